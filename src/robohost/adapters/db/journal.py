@@ -1,0 +1,215 @@
+"""``SqlJournal``: the engine's ``Journal`` port on SQLite or PostgreSQL.
+
+Every public method is one transaction; ``commit`` writes a whole ``Batch`` (orders, fills, positions,
+equity points, risk events, rejected data, journal events, checkpoint and run progress) or nothing.
+Equity points, the bulk of the data, go through the driver's ``executemany``. Database errors are not
+translated: a failed commit raises the driver's error after rolling back. Must not import
+``robohost.config``, ``robohost.cli`` or ``robohost.services``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
+from decimal import Decimal
+from itertools import repeat
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from robohost.adapters.db import tables as t
+from robohost.engine.records import Batch, Checkpoint, RunRecord
+from robohost.errors import StateError
+
+FINISHED_STATUSES = ("completed", "halted", "failed")
+_EQUITY_SQL = (
+    "INSERT INTO equity_points (run_id, ts, equity, cash) VALUES ({p}, {p}, {p}, {p}) "
+    "ON CONFLICT (run_id, ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash"
+)
+
+
+class SqlJournal:
+    """Durable storage of runs in the trading database; each call is one atomic transaction."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        """Use ``engine``, whose database must already be migrated to the head revision."""
+        self._engine = engine
+        self._equity_sql = _EQUITY_SQL.format(p="?" if engine.dialect.name == "sqlite" else "%s")
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a new run as running and mark its robot running."""
+        row = as_row(run) | {
+            "config": json_safe(run.config),
+            "status": "running",
+            "last_seq": -1,
+            "events_processed": 0,
+            "rejected_count": 0,
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(t.runs.insert(), row)
+                write_robot_state(conn, run.robot, "running", None, run.started_at, run_id=run.id)
+        except sa.exc.IntegrityError:
+            raise StateError(f"run {run.id} already exists: start the run under a new id") from None
+
+    def commit(self, batch: Batch) -> None:
+        """Write everything in ``batch`` in one transaction; on any error nothing of it is kept."""
+        with self._engine.begin() as conn:
+            if batch.orders:
+                upsert(conn, t.orders, [as_row(o) for o in batch.orders.values()], ("id",))
+            if batch.fills:
+                conn.execute(t.fills.insert(), [as_row(f) for f in batch.fills])
+            if batch.positions:
+                rows = [as_row(p) for p in batch.positions.values()]
+                upsert(conn, t.positions, rows, ("run_id", "symbol"))
+            if batch.equity_ts:
+                self._insert_equity(conn, batch)
+            if batch.risk_events:
+                conn.execute(t.risk_events.insert(), [as_row(r) for r in batch.risk_events])
+            if batch.rejected:
+                rows = [as_row(r) | {"values": json_safe(r.values)} for r in batch.rejected]
+                conn.execute(t.rejected_data.insert(), rows)
+            if batch.events:
+                rows = [as_row(e) | {"data": json_safe(e.data)} for e in batch.events]
+                conn.execute(t.journal.insert(), rows)
+            if batch.checkpoint is not None:
+                _save_checkpoint(conn, batch.checkpoint)
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """Return the run's last committed checkpoint, or None."""
+        c = t.checkpoints.c
+        query = sa.select(c.run_id, c.seq, c.ts, c.events_processed, c.rejected_count, c.state)
+        with self._engine.connect() as conn:
+            row = conn.execute(query.where(c.run_id == run_id)).one_or_none()
+        if row is None:
+            return None
+        return Checkpoint(
+            run_id=row.run_id,
+            seq=row.seq,
+            ts=row.ts,
+            events_processed=row.events_processed,
+            rejected_count=row.rejected_count,
+            state=bytes(row.state),
+        )
+
+    def finish_run(self, run_id: str, status: str, ended_at: int, summary: dict[str, object]) -> None:
+        """Mark a run completed, halted or failed; a halted run halts its robot, others leave it idle."""
+        if status not in FINISHED_STATUSES:
+            raise ValueError(f"finish status must be one of {FINISHED_STATUSES}, not {status!r}")
+        runs = t.runs.c
+        stmt = (
+            t.runs.update()
+            .where(runs.id == run_id)
+            .values(status=status, ended_at=ended_at, summary=json_safe(summary))
+            .returning(runs.robot)
+        )
+        with self._engine.begin() as conn:
+            robot = conn.execute(stmt).scalar_one_or_none()
+            if robot is None:
+                raise StateError(f"run {run_id} does not exist: nothing to finish")
+            if status == "halted":
+                reason = summary.get("halt_reason")
+                state, why = "halted", None if reason is None else str(reason)
+            else:
+                state, why = "idle", None
+            write_robot_state(conn, robot, state, why, ended_at, run_id=run_id)
+
+    def abandon_run(self, run_id: str, ended_at: int | None = None) -> None:
+        """Mark a running run abandoned (it will never be resumed); its robot goes idle.
+
+        ``ended_at`` defaults to the wall clock. Raises ``StateError`` if the run is not running.
+        """
+        ended = time.time_ns() if ended_at is None else ended_at
+        runs = t.runs.c
+        stmt = (
+            t.runs.update()
+            .where(runs.id == run_id, runs.status == "running")
+            .values(status="abandoned", ended_at=ended)
+            .returning(runs.robot)
+        )
+        with self._engine.begin() as conn:
+            robot = conn.execute(stmt).scalar_one_or_none()
+            if robot is None:
+                found = conn.execute(sa.select(runs.status).where(runs.id == run_id)).scalar_one_or_none()
+                what = "does not exist" if found is None else f"is {found}, not running"
+                raise StateError(f"run {run_id} {what}: nothing to abandon")
+            rs = t.robot_state.c
+            conn.execute(
+                t.robot_state.update()
+                .where(rs.robot == robot, rs.run_id == run_id, rs.status == "running")
+                .values(status="idle", reason=None, updated_at=ended)
+            )
+
+    def _insert_equity(self, conn: sa.Connection, batch: Batch) -> None:
+        ts, equity, cash = batch.equity_ts, batch.equity, batch.cash
+        if not len(ts) == len(equity) == len(cash):
+            raise ValueError(f"equity columns differ in length: ts {len(ts)}, equity {len(equity)}, cash {len(cash)}")
+        conn.exec_driver_sql(self._equity_sql, list(zip(repeat(batch.run_id), ts, equity, cash)))
+
+
+def _save_checkpoint(conn: sa.Connection, cp: Checkpoint) -> None:
+    upsert(conn, t.checkpoints, [as_row(cp) | {"updated_at": time.time_ns()}], ("run_id",))
+    updated = conn.execute(
+        t.runs.update()
+        .where(t.runs.c.id == cp.run_id)
+        .values(
+            last_seq=cp.seq,
+            last_ts=cp.ts,
+            events_processed=cp.events_processed,
+            rejected_count=cp.rejected_count,
+        )
+    )
+    if updated.rowcount != 1:
+        raise StateError(f"run {cp.run_id} does not exist: start the run before committing to it")
+
+
+def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> None:
+    """Insert ``rows`` into ``table``, replacing the other columns of rows whose ``keys`` exist."""
+    insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    stmt = insert(table)
+    key_set = frozenset(keys)
+    update = {c.name: stmt.excluded[c.name] for c in table.c if c.name not in key_set and c.name in rows[0]}
+    conn.execute(stmt.on_conflict_do_update(index_elements=sorted(key_set), set_=update), rows)
+
+
+def write_robot_state(
+    conn: sa.Connection, robot: str, status: str, reason: str | None, ts: int, *, run_id: str | None = None
+) -> None:
+    """Set a robot's status and reason at ``ts``; its run id changes only when ``run_id`` is given."""
+    row: dict[str, Any] = {"robot": robot, "status": status, "reason": reason, "updated_at": ts}
+    if run_id is not None:
+        row["run_id"] = run_id
+    upsert(conn, t.robot_state, [row], ("robot",))
+
+
+def as_row(record: Any) -> dict[str, Any]:
+    """Return a record dataclass as a column-name → value dict."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` as JSON-storable data.
+
+    NaN and infinities become "nan", "inf", "-inf"; Decimals their exact text; tuples lists;
+    numpy-style scalars their Python value; anything else unknown its ``str``.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return json_safe(item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)

@@ -1,0 +1,119 @@
+"""The composition root: the only place that wires adapters (database, feeds, strategy loading) to
+the services and the engine. The CLI asks it for ready-made objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from robohost.adapters.db.engine import make_engine
+from robohost.adapters.db.journal import SqlJournal
+from robohost.adapters.db.migrate import upgrade
+from robohost.adapters.db.queries import ReadModel
+from robohost.adapters.feeds.replay import ReplayFeed, load_replay
+from robohost.adapters.strategies import load_strategy_class
+from robohost.config.loader import Home, load_home
+from robohost.config.models import RobotConfig
+from robohost.errors import ConfigError
+from robohost.services.paper import PaperTrading
+
+LOG_DIR = "logs"
+
+
+@dataclass(frozen=True)
+class ReplayOverrides:
+    """Command-line overrides of a robot's replay settings."""
+
+    speed: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+def parse_speed(text: str) -> float | None:
+    """'max' -> None (as fast as possible); '60x' -> 60.0."""
+    if text == "max":
+        return None
+    try:
+        value = float(text.removesuffix("x"))
+    except ValueError:
+        raise ConfigError(f"speed must be 'max' or like '1x' / '60x', got {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"speed must be positive, got {text!r}")
+    return value
+
+
+def parse_time(text: str | None, what: str) -> datetime | None:
+    """Parse an ISO date or date-time given on the command line or in the config."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{what}: expected an ISO date like 2010-01-31 or 2010-01-31T15:30, got {text!r}") from None
+
+
+def replay_feed(home: Path, cfg: RobotConfig, overrides: ReplayOverrides) -> ReplayFeed:
+    """Build the robot's replay feed from its data files."""
+    data = cfg.data
+    return load_replay(
+        [home / p if "=" not in p else p.split("=", 1)[0] + "=" + str(home / p.split("=", 1)[1]) for p in data.path],
+        symbols=data.symbols,
+        start=parse_time(overrides.start or data.start, "from"),
+        end=parse_time(overrides.end or data.end, "to"),
+        timezone=cfg.timezone,
+        speed=parse_speed(overrides.speed or data.speed),
+    )
+
+
+def robot_logger(home: Path, robot: str) -> logging.Logger:
+    """The robot's logger: warnings to stderr, everything to ``logs/robohost.log`` in the home."""
+    log = logging.getLogger(f"robohost.robot.{robot}")
+    log.setLevel(logging.INFO)
+    target = (home / LOG_DIR / "robohost.log").resolve()
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == target for h in log.handlers):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(target, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        log.addHandler(handler)
+    return log
+
+
+class App:
+    """An opened robot home: configuration, migrated database, journal and read model."""
+
+    def __init__(self, home: Home, engine: sa.Engine) -> None:
+        self.home = home
+        self.engine = engine
+        self.journal = SqlJournal(engine)
+        self.read = ReadModel(engine)
+
+    def paper(self, robot: str | None, overrides: ReplayOverrides | None = None) -> PaperTrading:
+        """The run service of one robot."""
+        name, cfg = self.home.robot(robot)
+        return PaperTrading(
+            name,
+            cfg,
+            self.journal,
+            self.read,
+            partial(replay_feed, self.home.path, overrides=overrides or ReplayOverrides()),
+            partial(load_strategy_class, home=self.home.path),
+            robot_logger(self.home.path, name),
+        )
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def open_app(home_path: Path) -> App:
+    """Load a home's configuration and open (and migrate) its database."""
+    home = load_home(home_path)
+    engine = make_engine(home.database_url)
+    upgrade(engine)
+    return App(home, engine)

@@ -1,0 +1,1 @@
+"""The ``robohost`` command line (Typer + Rich): one module per command group."""

@@ -1,0 +1,70 @@
+"""The ``robohost`` Typer application and its entry point.
+
+A ``RobohostError`` becomes one line on stderr and its exit code; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from robohost import __version__
+from robohost.cli import home_cmds, read_cmds, run_cmd
+from robohost.cli.common import HOME_ENV, Settings
+from robohost.errors import RobohostError
+
+app = typer.Typer(
+    name="robohost",
+    help="Paper-trade a trading robot on market data, with a durable trading database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"robohost {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    home: Annotated[
+        Path | None, typer.Option("--home", envvar=HOME_ENV, help="The robot home (or $ROBOHOST_HOME).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """robohost: paper trading for your robot."""
+    Settings.home = home
+    Settings.debug = debug
+
+
+app.command()(home_cmds.init)
+app.command()(run_cmd.run)
+app.command()(read_cmds.status)
+app.command()(read_cmds.orders)
+app.command()(read_cmds.fills)
+app.command()(read_cmds.equity)
+app.command()(home_cmds.resume)
+
+
+def main() -> None:
+    """Entry point of the ``robohost`` command."""
+    try:
+        app()
+    except RobohostError as exc:
+        if Settings.debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

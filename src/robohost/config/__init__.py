@@ -1,0 +1,1 @@
+"""Configuration: typed, frozen pydantic models and the loader of a robot home."""

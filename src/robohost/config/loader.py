@@ -1,0 +1,124 @@
+"""Load and validate a robot home's configuration, once, at the edge.
+
+Reads ``robohost.toml`` and ``secrets.toml`` (which must be mode 0600) and the environment
+(``ROBOHOST_DATABASE_URL``). Every error names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from robohost.config.models import RobohostConfig, RobotConfig, SecretsConfig
+from robohost.errors import ConfigError
+
+CONFIG_FILE = "robohost.toml"
+SECRETS_FILE = "secrets.toml"
+DATABASE_ENV = "ROBOHOST_DATABASE_URL"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Home:
+    """A validated robot home: its folder, configuration and resolved database URL."""
+
+    path: Path
+    config: RobohostConfig
+    database_url: str
+
+    def robot(self, name: str | None) -> tuple[str, RobotConfig]:
+        """Return the named robot, or the only one; a ``ConfigError`` lists the choices."""
+        robots = self.config.robots
+        if name is None:
+            if len(robots) == 1:
+                return next(iter(robots.items()))
+            raise ConfigError(f"this home has several robots ({', '.join(robots)}): choose one with --robot NAME")
+        if name not in robots:
+            raise ConfigError(f"no robot named {name!r} in {self.path / CONFIG_FILE} (robots: {', '.join(robots)})")
+        return name, robots[name]
+
+
+def describe_errors(exc: ValidationError, file: Path) -> str:
+    """One line for the first problem (and a count of the others): file, key, what is expected."""
+    errors = exc.errors()
+    first = errors[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling against the README's configuration reference)"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    given = first.get("input")
+    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(given, dict) else f" (got {given!r})"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{file}: {key}: {message}{shown}{more}"
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{file} not found: create a home with 'robohost init HOME'") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+
+
+def _validate(model: type[ModelT], data: dict[str, Any], file: Path) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, file)) from None
+
+
+def _check_private(file: Path) -> None:
+    mode = stat.S_IMODE(file.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(f"{file} is readable by others (mode {mode:04o}): run 'chmod 600 {file}'")
+
+
+def _has_password(url: str, file: Path, key: str) -> bool:
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        raise ConfigError(f"{file}: {key}: not a database URL (expected e.g. 'sqlite:///robohost.db')") from None
+
+
+def resolve_database_url(url: str, home: Path) -> str:
+    """Make a relative SQLite path relative to the home."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((home / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_home(path: Path) -> Home:
+    """Load and validate the home at ``path``."""
+    home = path.expanduser().resolve()
+    config_file = home / CONFIG_FILE
+    config = _validate(RobohostConfig, _read_toml(config_file), config_file)
+    if _has_password(config.database.url, config_file, "database.url"):
+        raise ConfigError(
+            f"{config_file}: database.url: holds a password; move the URL to {SECRETS_FILE} "
+            f"([database] url = ...) or the {DATABASE_ENV} environment variable"
+        )
+    url = config.database.url
+    secrets_file = home / SECRETS_FILE
+    if secrets_file.exists():
+        _check_private(secrets_file)
+        secrets = _validate(SecretsConfig, _read_toml(secrets_file), secrets_file)
+        if secrets.database is not None:
+            url = secrets.database.url
+    env_url = os.environ.get(DATABASE_ENV)
+    if env_url:
+        _has_password(env_url, Path(f"${DATABASE_ENV}"), "value")
+        url = env_url
+    return Home(home, config, resolve_database_url(url, home))

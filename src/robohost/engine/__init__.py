@@ -1,0 +1,1 @@
+"""The application core: strategy boundary, paper broker, session loop. No I/O, no frameworks."""

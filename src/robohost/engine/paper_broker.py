@@ -1,0 +1,338 @@
+"""The paper broker: working orders meet market events through the domain's fill model.
+
+It owns the order book of one robot's simulated account: pending orders (still travelling, see
+``FillRules.latency_ns``), working orders per symbol, brackets (one-cancels-other exits), the
+seeded random source, and the fill bookkeeping. It reports what changed through ``changed``
+(orders) and ``fills`` lists that the session drains after each event. No I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from robohost.domain.fill_model import FillRules, Match, is_adverse_exit, match_bar, match_quote, match_trade
+from robohost.domain.orders import Fill, Order, OrderStatus
+from robohost.domain.portfolio import Portfolio
+from robohost.domain.values import (
+    FillTier,
+    Liquidity,
+    OrderType,
+    Side,
+    TimeInForce,
+    floor_to_step,
+    round_to_step,
+)
+
+DayEnd = Callable[[int], int]
+_UNLIMITED = float("inf")
+
+
+class PaperBroker:
+    """Simulated execution for one account. Deterministic given its seed and the events."""
+
+    def __init__(self, run_id: str, rules: FillRules, portfolio: Portfolio, seed: int) -> None:
+        self.run_id = run_id
+        self.rules = rules
+        self.portfolio = portfolio
+        self.rng = random.Random(seed)
+        self.order_seq = 0
+        self.orders: dict[str, Order] = {}  # every open order, by id
+        self.working: dict[str, list[Order]] = {}  # open orders per symbol, in submission order
+        self.tiers: dict[str, int] = {}  # symbol -> the event kind that decides its fills
+        self.changed: list[Order] = []
+        self.fills: list[tuple[Fill, Order]] = []
+        self._fill_seq = 0
+
+    # -- submission ---------------------------------------------------------------------------
+    def next_order_id(self) -> str:
+        """Return the next idempotent client order id of this run."""
+        self.order_seq += 1
+        return f"{self.run_id}-{self.order_seq:06d}"
+
+    def reject(self, order: Order, ts: int, reason: str) -> None:
+        """Refuse an order before it reaches the market."""
+        order.move_to(OrderStatus.REJECTED, ts, reason)
+        self.changed.append(order)
+
+    def accept(self, order: Order) -> None:
+        """Put a checked order on its way to the simulated market."""
+        self.orders[order.id] = order
+        self.working.setdefault(order.symbol, []).append(order)
+        self.changed.append(order)
+
+    def cancel(self, order_id: str, ts: int, reason: str = "cancelled by the robot") -> bool:
+        """Cancel an open order (and its held bracket exits); return False if it is not open."""
+        order = self.orders.get(order_id)
+        if order is None or not order.is_open:
+            return False
+        self._close(order, OrderStatus.CANCELLED, ts, reason)
+        return True
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Open orders, optionally of one symbol, in submission order."""
+        if symbol is not None:
+            return list(self.working.get(symbol, ()))
+        return [o for orders in self.working.values() for o in orders]
+
+    def committed_qty(self, symbol: str) -> float:
+        """Position plus the remaining quantity of every open order except bracket exits (signed)."""
+        pos = self.portfolio.positions.get(symbol)
+        total = pos.qty_f if pos is not None else 0.0
+        for o in self.working.get(symbol, ()):
+            if o.parent_id is None:
+                total += o.signed_remaining
+        return total
+
+    def reserved_cash(self) -> float:
+        """Cash set aside for open buy orders, at their limit (or last) price."""
+        total = 0.0
+        for orders in self.working.values():
+            for o in orders:
+                if o.side is Side.BUY and o.parent_id is None:
+                    pos = self.portfolio.positions.get(o.symbol)
+                    price = o.limit or o.stop or (pos.last_price if pos else 0.0)
+                    total += o.remaining * price
+        return total
+
+    # -- matching -----------------------------------------------------------------------------
+    def on_bar(self, symbol: str, ts: int, end: int, o: float, h: float, lo: float, v: float, day_end: DayEnd) -> None:
+        """Match the symbol's working orders against a bar that covers [ts, end)."""
+        if self.tiers.get(symbol, 0) != 0:
+            return
+        rules, rnd = self.rules, self.rng.random
+        cap = rules.participation * v
+        self._match(
+            symbol,
+            ts,
+            end,
+            day_end,
+            lambda order: match_bar(order, o, h, lo, rules, rnd),
+            cap,
+            cap,
+            FillTier.BAR,
+        )
+
+    def on_trade(self, symbol: str, ts: int, price: float, size: float, day_end: DayEnd) -> None:
+        """Match the symbol's working orders against a printed trade."""
+        if self.tiers.get(symbol, 0) != 1:
+            return
+        rules, rnd = self.rules, self.rng.random
+        cap = rules.participation * size
+        self._match(
+            symbol,
+            ts,
+            ts + 1,
+            day_end,
+            lambda order: match_trade(order, price, rules, rnd),
+            cap,
+            cap,
+            FillTier.TRADE,
+        )
+
+    def on_quote(
+        self, symbol: str, ts: int, bid: float, ask: float, bid_size: float, ask_size: float, day_end: DayEnd
+    ) -> None:
+        """Match the symbol's working orders against top of book."""
+        if self.tiers.get(symbol, 0) != 2:
+            return
+        rules, rnd = self.rules, self.rng.random
+        buy_cap = ask_size if ask_size > 0 else _UNLIMITED  # displayed size, when the source gives it
+        sell_cap = bid_size if bid_size > 0 else _UNLIMITED
+        self._match(
+            symbol,
+            ts,
+            ts + 1,
+            day_end,
+            lambda order: match_quote(order, bid, ask, rules, rnd),
+            buy_cap,
+            sell_cap,
+            FillTier.QUOTE,
+        )
+
+    def _match(
+        self,
+        symbol: str,
+        ts: int,
+        end: int,
+        day_end: DayEnd,
+        decide: Callable[[Order], Match],
+        buy_cap: float,
+        sell_cap: float,
+        tier: FillTier,
+    ) -> None:
+        orders = self.working.get(symbol)
+        if not orders:
+            return
+        matches: list[tuple[Order, float, Liquidity]] = []
+        for order in list(orders):
+            status = order.status
+            if order.active_ts >= end or not order.is_open:
+                continue  # not yet in the market during this event
+            if status is OrderStatus.PENDING:
+                order.move_to(OrderStatus.WORKING, ts)
+                self.changed.append(order)
+                if order.tif is TimeInForce.DAY:
+                    order.day_end_ts = day_end(ts)
+            elif order.tif is TimeInForce.DAY and ts >= order.day_end_ts:
+                self._close(order, OrderStatus.EXPIRED, ts, "day order expired at the end of its trading day")
+                continue
+            found = decide(order)
+            if found is None:
+                order.rested = True
+                if order.triggered and order.type is OrderType.STOP_LIMIT:
+                    self.changed.append(order)
+                continue
+            matches.append((order, found[0], found[1]))
+        if not matches:
+            return
+        ambiguous = self._resolve_oco(matches)
+        for order, price, liquidity in matches:
+            if not order.is_open:
+                continue
+            qty = self._fillable(order, price, buy_cap if order.side is Side.BUY else sell_cap, ts)
+            if qty <= 0.0:
+                continue
+            if order.side is Side.BUY:
+                buy_cap -= qty
+            else:
+                sell_cap -= qty
+            self._fill(order, qty, price, liquidity, ts, tier, order.id in ambiguous)
+
+    @staticmethod
+    def _resolve_oco(matches: list[tuple[Order, float, Liquidity]]) -> set[str]:
+        """Where both exits of a bracket could fill in one event, keep the worse (the stop)."""
+        drop: set[int] = set()
+        ambiguous: set[str] = set()
+        for order, _, _ in matches:
+            sibling = order.oco_id
+            if sibling is None or order.id > sibling:
+                continue
+            idx = [i for i, m in enumerate(matches) if m[0].id in (order.id, sibling)]
+            if len(idx) == 2:
+                worse = next(i for i in idx if is_adverse_exit(matches[i][0]))
+                drop.update(i for i in idx if i != worse)
+                ambiguous.add(matches[worse][0].id)
+        if drop:
+            matches[:] = [m for i, m in enumerate(matches) if i not in drop]
+        return ambiguous
+
+    def _fillable(self, order: Order, price: float, room: float, ts: int) -> float:
+        """The quantity that can fill now: volume cap, lot size, cash and short-sale rules."""
+        rules = self.rules
+        qty = floor_to_step(min(order.remaining, room), rules.lot_size)
+        if qty <= 0.0:
+            return 0.0
+        pos = self.portfolio.positions.get(order.symbol)
+        held = pos.qty_f if pos is not None else 0.0
+        if order.side is Side.SELL and not rules.allow_short:
+            if held <= 0.0:
+                self._close(order, OrderStatus.CANCELLED, ts, "nothing to sell: short selling is off")
+                return 0.0
+            qty = min(qty, held)
+        if order.side is Side.BUY and held >= 0.0:
+            cash = self.portfolio.cash_f
+            unit = price * (1.0 + float(rules.fees.taker_rate)) + float(rules.fees.per_unit)
+            affordable = floor_to_step(max(cash - float(rules.fees.minimum), 0.0) / unit, rules.lot_size)
+            if affordable < qty:
+                qty = affordable
+                if qty <= 0.0:
+                    self._close(order, OrderStatus.CANCELLED, ts, "insufficient cash at fill")
+        return qty
+
+    def _fill(
+        self,
+        order: Order,
+        qty: float,
+        price: float,
+        liq: Liquidity,
+        ts: int,
+        tier: FillTier,
+        ambiguous: bool,
+    ) -> None:
+        price = round_to_step(price, self.rules.tick_size)
+        fee = self.rules.fees.fee(qty, price, liq, order.fees)
+        self._fill_seq += 1
+        fill = Fill(
+            id=f"{order.id}-f{self._fill_seq}",
+            order_id=order.id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            ts=ts,
+            liquidity=liq,
+            tier=tier,
+            ambiguous=ambiguous,
+        )
+        order.record_fill(qty, price, fee, ts)
+        self.changed.append(order)
+        self.fills.append((fill, order))
+        if order.oco_id is not None:
+            self._reduce_sibling(order, ts)
+        if order.status is OrderStatus.FILLED:
+            self._retire(order, ts)
+
+    def _reduce_sibling(self, order: Order, ts: int) -> None:
+        assert order.oco_id is not None
+        sibling = self.orders.get(order.oco_id)
+        if sibling is None or not sibling.is_open:
+            return
+        if order.status is OrderStatus.FILLED:
+            self._close(sibling, OrderStatus.CANCELLED, ts, f"one-cancels-other: {order.id} filled")
+        else:
+            sibling.qty = sibling.filled_qty + order.remaining
+            self.changed.append(sibling)
+
+    def _close(self, order: Order, status: OrderStatus, ts: int, reason: str) -> None:
+        order.move_to(status, ts, reason)
+        self.changed.append(order)
+        self._retire(order, ts)
+
+    def _retire(self, order: Order, ts: int) -> None:
+        """Forget a finished order; release a bracket's exits once its entry is done."""
+        if self.orders.pop(order.id, None) is not None:
+            self.working[order.symbol].remove(order)
+        if order.stop_loss is None and order.take_profit is None:
+            return
+        if order.filled_qty > 0.0:
+            self._release_exits(order, ts)
+
+    def _release_exits(self, entry: Order, ts: int) -> None:
+        exit_side = Side.SELL if entry.side is Side.BUY else Side.BUY
+        legs: list[Order] = []
+        if entry.stop_loss is not None:
+            legs.append(self._exit(entry, exit_side, OrderType.STOP, ts, stop=entry.stop_loss))
+        if entry.take_profit is not None:
+            legs.append(self._exit(entry, exit_side, OrderType.LIMIT, ts, limit=entry.take_profit))
+        if len(legs) == 2:
+            legs[0].oco_id, legs[1].oco_id = legs[1].id, legs[0].id
+        for leg in legs:
+            self.accept(leg)
+
+    def _exit(
+        self,
+        entry: Order,
+        side: Side,
+        kind: OrderType,
+        ts: int,
+        *,
+        stop: float | None = None,
+        limit: float | None = None,
+    ) -> Order:
+        leg = Order(
+            id=self.next_order_id(),
+            symbol=entry.symbol,
+            side=side,
+            qty=entry.filled_qty,
+            type=kind,
+            created_ts=ts,
+            active_ts=ts,  # working from the next event on, never on the entry's own event
+            limit=limit,
+            stop=stop,
+            tif=TimeInForce.GTC,
+            parent_id=entry.id,
+        )
+        leg.rested = True
+        return leg

@@ -1,0 +1,80 @@
+"""The ports of the engine: what it needs from the outside world, as Protocols.
+
+Adapters (replay and live feeds, SQL journals, clocks) implement these. Imports only the standard
+library and the engine's records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
+
+from robohost.engine.records import Batch, Checkpoint, RunRecord
+
+MarketEvent = tuple[int, int, int, int, float, float, float, float, float]
+"""(seq, kind, symbol index, ts ns, f1, f2, f3, f4, f5).
+
+kind is ``BAR``/``TRADE``/``QUOTE`` from ``robohost.domain.market``. Fields: a bar carries
+open, high, low, close, volume; a trade price, size (then NaN); a quote bid, ask, bid size,
+ask size (then NaN). ``seq`` increases by one per event and is the resume position.
+"""
+
+
+class Clock(Protocol):
+    """Time as the engine sees it: simulated in replay, the wall clock live."""
+
+    def now_ns(self) -> int:
+        """Current time, ns since the epoch, UTC."""
+        ...
+
+    def advance(self, ts: int) -> None:
+        """Tell the clock an event at ``ts`` is being processed (replay moves to it; live ignores)."""
+        ...
+
+
+class MarketFeed(Protocol):
+    """A source of market events for a fixed list of symbols."""
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        """Symbols, indexed by the symbol index of each event."""
+        ...
+
+    @property
+    def kinds(self) -> Mapping[str, frozenset[int]]:
+        """Which event kinds (BAR/TRADE/QUOTE) each symbol carries."""
+        ...
+
+    @property
+    def intervals_ns(self) -> Mapping[str, int]:
+        """Bar length per symbol (0 if the symbol has no bars)."""
+        ...
+
+    @property
+    def signature(self) -> str:
+        """A stable identity of the data (source and content), checked when a run resumes."""
+        ...
+
+    def events(self, start_seq: int) -> Iterator[MarketEvent]:
+        """Yield events in time order, beginning with the event numbered ``start_seq``."""
+        ...
+
+
+class Journal(Protocol):
+    """Durable storage of runs: every commit is one atomic transaction."""
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a new run as running."""
+        ...
+
+    def commit(self, batch: Batch) -> None:
+        """Write the batch (and its checkpoint, if any) atomically."""
+        ...
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """Return the run's last committed checkpoint, or None."""
+        ...
+
+    def finish_run(self, run_id: str, status: str, ended_at: int, summary: dict[str, object]) -> None:
+        """Mark a run completed, halted or failed, with its summary figures."""
+        ...

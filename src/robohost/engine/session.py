@@ -1,0 +1,525 @@
+"""The run loop: feed -> validation -> broker -> portfolio -> strategy -> risk -> broker, journalled.
+
+One loop serves replay and live runs. Every ``commit_every`` events the session hands the journal
+one batch (orders, fills, positions, equity points, risk events, rejected data, journal lines and a
+checkpoint of the whole engine state) to write atomically; a run killed at any instant resumes from
+its last checkpoint, regenerating the same client order ids, so nothing is lost or sent twice.
+No I/O of its own: the feed, journal, clock and logger are ports.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from robohost.domain.market import (
+    BAR,
+    KIND_NAMES,
+    QUOTE,
+    TRADE,
+    Bar,
+    Quote,
+    Trade,
+    bar_problem,
+    quote_problem,
+    trade_problem,
+)
+from robohost.domain.orders import Fill, Order, OrderStatus
+from robohost.domain.values import ZERO, Liquidity, Side, floor_to_step
+from robohost.engine.clock import TradingDays
+from robohost.engine.ports import Clock, Journal, MarketEvent, MarketFeed
+from robohost.engine.records import (
+    Batch,
+    Checkpoint,
+    EventRecord,
+    FillRecord,
+    OrderRecord,
+    PositionRecord,
+    RejectedDataRecord,
+    RiskEventRecord,
+    RunRecord,
+)
+from robohost.engine.state import EngineState, freeze
+from robohost.engine.strategy import Context, Logger
+
+_INF = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """How a session runs: commit cadence, reaction to strategy errors, market time zone."""
+
+    commit_every: int = 5000
+    on_strategy_error: str = "halt"  # or "skip"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """How a run ended."""
+
+    status: str  # "completed", "halted", "stopped"
+    events_processed: int
+    rejected_count: int
+    round_trips: int
+    halt_reason: str | None
+
+
+class Session:
+    """Runs one robot over one feed, from a fresh state or a restored checkpoint."""
+
+    def __init__(
+        self,
+        run: RunRecord,
+        state: EngineState,
+        ctx: Context,
+        feed: MarketFeed,
+        journal: Journal,
+        clock: Clock,
+        log: Logger,
+        settings: SessionSettings,
+    ) -> None:
+        self.run = run
+        self.state = state
+        self.ctx = ctx
+        self.feed = feed
+        self.journal = journal
+        self.clock = clock
+        self.log = log
+        self.settings = settings
+        self.batch = Batch(run.id)
+        self.days = TradingDays(settings.timezone)
+        self.stop_requested = False
+        self.progress: Callable[[int], None] | None = None
+        self._bars = [Bar(s, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for s in state.symbols]
+        self._trades = [Trade(s, 0, 0.0, 0.0) for s in state.symbols]
+        self._quote = Quote("", 0, 0.0, 0.0, 0.0, 0.0)
+        self._intervals = [feed.intervals_ns.get(s, 0) for s in state.symbols]
+        kinds = feed.kinds
+        for s in state.symbols:
+            present = kinds.get(s, frozenset({BAR}))
+            state.broker.tiers[s] = QUOTE if QUOTE in present else TRADE if TRADE in present else BAR
+
+    # -- the loop -------------------------------------------------------------------------------
+    def execute(self) -> SessionResult:
+        """Run until the feed ends, the robot halts, or ``stop_requested`` is set."""
+        state = self.state
+        if not state.started:
+            self._event("run_started", state.seq, self.clock.now_ns(), {"strategy": self.run.strategy})
+            self._call(lambda: state.strategy.on_start(self.ctx), "on_start", state.seq)
+            state.started = True
+        else:
+            self._event("run_resumed", state.seq, self.clock.now_ns(), {"from_seq": state.seq + 1})
+        if state.halted is None:
+            self._loop(self.feed.events(state.seq + 1))
+        stopped = self.stop_requested and state.halted is None
+        if state.halted is None and not stopped:
+            self._call(lambda: state.strategy.on_stop(self.ctx), "on_stop", state.seq)
+        if state.equity_point is not None:
+            self._push_equity(*state.equity_point)
+            state.equity_point = None
+        self._commit()
+        status = "halted" if state.halted else "stopped" if stopped else "completed"
+        return SessionResult(status, state.events_processed, state.rejected_count, state.round_trips, state.halted)
+
+    def _loop(self, events: Iterable[MarketEvent]) -> None:
+        state = self.state
+        broker = state.broker
+        working = broker.working
+        portfolio = state.portfolio
+        positions = portfolio.positions
+        strategy = state.strategy
+        on_bar = strategy.on_bar
+        on_trade = strategy.on_trade
+        ctx = self.ctx
+        clock = self.clock
+        advance = clock.advance
+        symbols = state.symbols
+        intervals = self._intervals
+        bars = self._bars
+        histories = state.histories
+        indicators = state.indicators
+        last_bar_ts, last_trade_ts, last_quote_ts = state.last_ts
+        last_price = state.last_price
+        risk = state.risk
+        daily_limit = risk.limits.max_daily_loss
+        commit_every = self.settings.commit_every
+        day_end_after = self.days.day_end_after
+        batch_eq_ts = self.batch.equity_ts
+        batch_eq = self.batch.equity
+        batch_cash = self.batch.cash
+        since_commit = 0
+        point = state.equity_point
+        for seq, kind, si, ts, f1, f2, f3, f4, f5 in events:
+            state.seq = seq
+            state.events_processed += 1
+            since_commit += 1
+            if kind == BAR:
+                if not (0.0 < f3 <= f1 <= f2 < _INF and f3 <= f4 <= f2 and 0.0 <= f5 < _INF) or (ts <= last_bar_ts[si]):
+                    self._reject(
+                        si,
+                        kind,
+                        ts,
+                        bar_problem(ts, last_bar_ts[si], f1, f2, f3, f4, f5),
+                        (f1, f2, f3, f4, f5),
+                    )
+                    continue
+                last_bar_ts[si] = ts
+                now = ts + intervals[si]
+                advance(now)
+                if now >= state.day_end:
+                    self._new_day(now)
+                symbol = symbols[si]
+                if working.get(symbol):
+                    broker.on_bar(symbol, ts, now, f1, f2, f3, f5, day_end_after)
+                    if broker.changed or broker.fills:
+                        self._drain(seq, now)
+                last_price[si] = f4
+                pos = positions.get(symbol)
+                if pos is not None:
+                    pos.last_price = f4
+                hist = histories[si]
+                if hist is not None:
+                    hist.append(ts, f1, f2, f3, f4, f5)
+                for ind in indicators[si]:
+                    ind.update(f4)
+                bar = bars[si]
+                bar.ts = ts
+                bar.open = f1
+                bar.high = f2
+                bar.low = f3
+                bar.close = f4
+                bar.volume = f5
+                try:
+                    on_bar(bar, ctx)
+                except Exception as exc:
+                    self._strategy_failed(exc, "on_bar", seq, now)
+            elif kind == TRADE:
+                problem = trade_problem(ts, last_trade_ts[si], f1, f2)
+                if problem is not None:
+                    self._reject(si, kind, ts, problem, (f1, f2))
+                    continue
+                last_trade_ts[si] = ts
+                now = ts
+                advance(now)
+                if now >= state.day_end:
+                    self._new_day(now)
+                symbol = symbols[si]
+                if working.get(symbol):
+                    broker.on_trade(symbol, ts, f1, f2, day_end_after)
+                    if broker.changed or broker.fills:
+                        self._drain(seq, now)
+                last_price[si] = f1
+                pos = positions.get(symbol)
+                if pos is not None:
+                    pos.last_price = f1
+                trade = self._trades[si]
+                trade.ts = ts
+                trade.price = f1
+                trade.size = f2
+                try:
+                    on_trade(trade, ctx)
+                except Exception as exc:
+                    self._strategy_failed(exc, "on_trade", seq, now)
+            else:
+                problem = quote_problem(ts, last_quote_ts[si], f1, f2, f3, f4)
+                if problem is not None:
+                    self._reject(si, kind, ts, problem, (f1, f2, f3, f4))
+                    continue
+                last_quote_ts[si] = ts
+                now = ts
+                advance(now)
+                if now >= state.day_end:
+                    self._new_day(now)
+                symbol = symbols[si]
+                if working.get(symbol):
+                    broker.on_quote(symbol, ts, f1, f2, f3, f4, day_end_after)
+                    if broker.changed or broker.fills:
+                        self._drain(seq, now)
+                mid = 0.5 * (f1 + f2)
+                last_price[si] = mid
+                pos = positions.get(symbol)
+                if pos is not None:
+                    pos.last_price = mid
+            if ctx.requests:
+                self._submit(seq, now)
+            if broker.changed or broker.fills:
+                self._drain(seq, now)
+            # equity, one point per timestamp
+            equity = portfolio.equity_f()
+            if point is not None and point[0] != now:
+                batch_eq_ts.append(point[0])
+                batch_eq.append(point[1])
+                batch_cash.append(point[2])
+            point = (now, equity, portfolio.cash_f)
+            if daily_limit is not None:
+                breach = risk.check_equity(equity)
+                if breach is not None:
+                    self._halt(breach[0], breach[1], seq, now)
+            if state.halted is not None or since_commit >= commit_every:
+                state.equity_point = point
+                self._commit()
+                since_commit = 0
+                if state.halted is not None or self.stop_requested:
+                    return
+        state.equity_point = point
+
+    # -- helpers off the hot path ---------------------------------------------------------------
+    def _new_day(self, now: int) -> None:
+        state = self.state
+        state.day_end = self.days.day_end_after(now)
+        state.risk.start_day(state.portfolio.equity_f())
+
+    def _push_equity(self, ts: int, equity: float, cash: float) -> None:
+        self.batch.equity_ts.append(ts)
+        self.batch.equity.append(equity)
+        self.batch.cash.append(cash)
+
+    def _reject(self, si: int, kind: int, ts: int, reason: str | None, values: tuple[float, ...]) -> None:
+        state = self.state
+        state.rejected_count += 1
+        symbol = state.symbols[si]
+        why = reason or "invalid values"
+        self.batch.rejected.append(
+            RejectedDataRecord(self.run.id, self.run.robot, symbol, KIND_NAMES[kind], ts, why, values)
+        )
+        if state.rejected_count <= 20 or state.rejected_count % 1000 == 0:
+            self.log.warning(
+                "rejected %s of %s at %d: %s (%d rejected so far)",
+                KIND_NAMES[kind],
+                symbol,
+                ts,
+                why,
+                state.rejected_count,
+            )
+
+    def _call(self, hook: Callable[[], None], name: str, seq: int) -> None:
+        """Call a strategy hook outside the loop, then submit what it queued."""
+        now = self.clock.now_ns()
+        try:
+            hook()
+        except Exception as exc:
+            self._strategy_failed(exc, name, seq, now)
+        if self.ctx.requests:
+            self._submit(seq, now)
+        self._drain(seq, now)
+
+    def _strategy_failed(self, exc: Exception, hook: str, seq: int, now: int) -> None:
+        """Record the robot's exception; drop what it queued; skip or halt by config."""
+        self.ctx.requests.clear()
+        trace = "".join(traceback.format_exception(exc))
+        self._event("strategy_error", seq, now, {"hook": hook, "error": repr(exc), "traceback": trace})
+        self.log.error("strategy error in %s: %r", hook, exc)
+        if self.settings.on_strategy_error == "halt":
+            self._halt("strategy_error", f"the strategy raised in {hook}: {exc!r}", seq, now)
+
+    def _halt(self, rule: str, reason: str, seq: int, now: int) -> None:
+        state = self.state
+        if state.halted is not None:
+            return
+        state.halted = reason
+        broker = state.broker
+        for order in broker.open_orders():
+            broker.cancel(order.id, now, "robot halted")
+        self.batch.risk_events.append(RiskEventRecord(self.run.id, self.run.robot, now, "halt", rule, reason))
+        self._event("halted", seq, now, {"rule": rule, "reason": reason})
+        self.log.error("robot %s halted: %s", self.run.robot, reason)
+        self._drain(seq, now)
+
+    def _submit(self, seq: int, now: int) -> None:
+        ctx = self.ctx
+        requests = list(ctx.requests)
+        ctx.requests.clear()
+        broker = self.state.broker
+        for request in requests:
+            if isinstance(request, str):
+                if not broker.cancel(request, now):
+                    self._event("cancel_ignored", seq, now, {"order_id": request, "reason": "not open"})
+                continue
+            self._place(request, seq, now)
+
+    def _place(self, order: Order, seq: int, now: int) -> None:
+        state = self.state
+        broker = state.broker
+        rules = broker.rules
+        problem = self._order_problem(order)
+        if problem is None and state.halted is not None:
+            problem = f"robot halted: {state.halted}"
+        if problem is not None:
+            broker.reject(order, now, problem)
+            return
+        price = state.last_price[state.index[order.symbol]] or order.limit or order.stop or 0.0
+        signed = order.qty if order.side is Side.BUY else -order.qty
+        committed = broker.committed_qty(order.symbol)
+        portfolio = state.portfolio
+        if order.side is Side.SELL and not rules.allow_short and committed - order.qty < -1e-9:
+            held = max(committed, 0.0)
+            broker.reject(order, now, f"short selling is off: selling {order.qty:g} with {held:g} available")
+            return
+        if order.side is Side.BUY and committed >= 0.0:
+            limit_price = order.limit if order.limit is not None else price
+            need = order.qty * limit_price * (1.0 + rules.slippage_bps * 1e-4)
+            need += float(rules.fees.fee(order.qty, limit_price, Liquidity.TAKER, ZERO))
+            available = portfolio.cash_f - broker.reserved_cash()
+            if need > available + 1e-9:
+                broker.reject(order, now, f"insufficient buying power: needs {need:,.2f}, available {available:,.2f}")
+                return
+        breach = state.risk.check_order(now, signed, price, committed + signed, portfolio.gross_exposure(), committed)
+        if breach is not None:
+            broker.reject(order, now, f"risk limit {breach[0]}: {breach[1]}")
+            self.batch.risk_events.append(
+                RiskEventRecord(self.run.id, self.run.robot, now, "rejected", breach[0], breach[1], order.id)
+            )
+            return
+        broker.accept(order)
+
+    def _order_problem(self, order: Order) -> str | None:
+        rules = self.state.broker.rules
+        if not (math.isfinite(order.qty) and order.qty > 0):
+            return f"quantity must be a positive number, got {order.qty!r}"
+        lots = floor_to_step(order.qty, rules.lot_size)
+        if lots <= 0:
+            return f"quantity {order.qty:g} is below the lot size {rules.lot_size:g}"
+        order.qty = lots
+        for name, value in (
+            ("limit", order.limit),
+            ("stop", order.stop),
+            ("stop_loss", order.stop_loss),
+            ("take_profit", order.take_profit),
+        ):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                return f"{name} price must be a positive number, got {value!r}"
+        sl, tp = order.stop_loss, order.take_profit
+        if sl is not None and tp is not None:
+            if order.side is Side.BUY and not sl < tp:
+                return f"a long bracket needs stop_loss < take_profit, got {sl} and {tp}"
+            if order.side is Side.SELL and not sl > tp:
+                return f"a short bracket needs stop_loss > take_profit, got {sl} and {tp}"
+        return None
+
+    def _drain(self, seq: int, now: int) -> None:
+        """Turn what the broker reports into records, book fills, and tell the robot of its fills."""
+        state = self.state
+        broker = state.broker
+        run_id, robot = self.run.id, self.run.robot
+        while broker.changed or broker.fills:
+            changed = broker.changed[:]
+            broker.changed.clear()
+            fills = broker.fills[:]
+            broker.fills.clear()
+            for order in changed:
+                self.batch.orders[order.id] = _order_record(order, run_id, robot)
+                self._event(f"order_{order.status}", seq, order.updated_ts, _order_event(order))
+            for fill, order in fills:
+                self._book(fill, order, seq)
+            for fill, _ in fills:
+                try:
+                    state.strategy.on_fill(fill, self.ctx)
+                except Exception as exc:
+                    self._strategy_failed(exc, "on_fill", seq, now)
+                if self.ctx.requests:
+                    self._submit(seq, now)
+
+    def _book(self, fill: Fill, order: Order, seq: int) -> None:
+        state = self.state
+        portfolio = state.portfolio
+        before = portfolio.positions.get(fill.symbol)
+        was = before.qty_f if before is not None else 0.0
+        realized = portfolio.apply_fill(fill)
+        pos = portfolio.positions[fill.symbol]
+        if was != 0.0 and (pos.qty_f == 0.0 or (pos.qty_f > 0) != (was > 0)):
+            state.round_trips += 1
+        run_id, robot = self.run.id, self.run.robot
+        self.batch.fills.append(
+            FillRecord(
+                fill.id,
+                run_id,
+                robot,
+                fill.order_id,
+                fill.symbol,
+                str(fill.side),
+                fill.qty,
+                fill.price,
+                fill.fee,
+                fill.ts,
+                str(fill.liquidity),
+                str(fill.tier),
+                fill.ambiguous,
+                realized,
+            )
+        )
+        self.batch.positions[fill.symbol] = PositionRecord(
+            run_id, robot, fill.symbol, pos.qty, pos.avg_price, pos.realized, pos.last_price, fill.ts
+        )
+        self._event(
+            "fill",
+            seq,
+            fill.ts,
+            {
+                "order_id": order.id,
+                "fill_id": fill.id,
+                "qty": fill.qty,
+                "price": fill.price,
+                "fee": str(fill.fee),
+                "tier": str(fill.tier),
+                "ambiguous": fill.ambiguous,
+            },
+        )
+
+    def _event(self, type_: str, seq: int, ts: int, data: dict[str, Any]) -> None:
+        self.batch.events.append(EventRecord(self.run.id, seq, ts, type_, data))
+
+    def _commit(self) -> None:
+        state = self.state
+        self.batch.checkpoint = Checkpoint(
+            self.run.id,
+            state.seq,
+            self.clock.now_ns(),
+            state.events_processed,
+            state.rejected_count,
+            freeze(state, {"ctx": self.ctx, "log": self.log}),
+        )
+        self.journal.commit(self.batch)
+        self.batch.clear()
+        if self.progress is not None:
+            self.progress(state.events_processed)
+
+
+def _order_record(order: Order, run_id: str, robot: str) -> OrderRecord:
+    return OrderRecord(
+        id=order.id,
+        run_id=run_id,
+        robot=robot,
+        symbol=order.symbol,
+        side=str(order.side),
+        type=str(order.type),
+        qty=order.qty,
+        limit_price=order.limit,
+        stop_price=order.stop,
+        tif=str(order.tif),
+        status=str(order.status),
+        filled_qty=order.filled_qty,
+        avg_fill_price=order.avg_price if order.filled_qty else None,
+        fees=order.fees,
+        created_ts=order.created_ts,
+        updated_ts=order.updated_ts,
+        parent_id=order.parent_id,
+        oco_id=order.oco_id,
+        reason=order.reason,
+    )
+
+
+def _order_event(order: Order) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "order_id": order.id,
+        "symbol": order.symbol,
+        "side": str(order.side),
+        "type": str(order.type),
+        "qty": order.qty,
+    }
+    if order.status is OrderStatus.REJECTED or order.reason:
+        data["reason"] = order.reason
+    return data

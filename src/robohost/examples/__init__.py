@@ -1,0 +1,1 @@
+"""Example robots that ``robohost init --example NAME`` copies into a new home."""

@@ -1,0 +1,220 @@
+"""Run a robot now: start a new paper run or resume an unfinished one, then record how it ended.
+
+The facade over engine + journal that the CLI (and later the scheduler and the web app) call.
+Adapters arrive as factories from ``robohost.bootstrap``; nothing here opens files or sockets.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy.engine import make_url
+
+from robohost.adapters.db.journal import SqlJournal
+from robohost.adapters.db.queries import ReadModel, RunRow
+from robohost.config.models import RobotConfig
+from robohost.domain.fill_model import FeeSchedule, FillRules
+from robohost.domain.portfolio import Portfolio
+from robohost.domain.risk import RiskGate, RiskLimits
+from robohost.engine.clock import SimClock
+from robohost.engine.paper_broker import PaperBroker
+from robohost.engine.ports import MarketFeed
+from robohost.engine.records import RunRecord
+from robohost.engine.session import Session, SessionResult, SessionSettings
+from robohost.engine.state import EngineState, thaw
+from robohost.engine.strategy import Context, Logger, Strategy
+from robohost.errors import RobotHaltedError, StateError
+from robohost.services.summary import RunSummary, summarize
+
+ResumeMode = Literal["auto", "resume", "new"]
+FeedFactory = Callable[[RobotConfig], MarketFeed]
+StrategyFactory = Callable[[str], type[Strategy]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What ``PaperTrading.run`` did."""
+
+    run_id: str
+    robot: str
+    status: str
+    resumed_from: int | None  # the event the run resumed after, if it resumed
+    result: SessionResult
+    summary: RunSummary
+
+
+def fill_rules(cfg: RobotConfig) -> FillRules:
+    """Translate the robot's configuration into the fill model's rules."""
+    fees = cfg.fees
+    hundred = Decimal(100)
+    maker = fees.maker_percent if fees.maker_percent is not None else fees.percent
+    taker = fees.taker_percent if fees.taker_percent is not None else fees.percent
+    f = cfg.fills
+    return FillRules(
+        latency_ns=int(f.latency_ms * 1_000_000),
+        slippage_bps=f.slippage_bps,
+        slippage_range_fraction=f.slippage_range_fraction,
+        touch_fill_probability=f.touch_fill_probability,
+        participation=f.participation,
+        allow_short=f.allow_short,
+        tick_size=f.tick_size,
+        lot_size=f.lot_size,
+        fees=FeeSchedule(
+            per_unit=fees.per_share, maker_rate=maker / hundred, taker_rate=taker / hundred, minimum=fees.minimum
+        ),
+    )
+
+
+def risk_limits(cfg: RobotConfig) -> RiskLimits:
+    """Translate the robot's configuration into risk limits."""
+    r = cfg.risk
+    return RiskLimits(
+        max_position=r.max_position,
+        max_position_notional=r.max_position_notional,
+        max_gross_exposure=r.max_gross_exposure,
+        max_order_notional=r.max_order_notional,
+        max_orders_per_minute=r.max_orders_per_minute,
+        max_daily_loss=r.max_daily_loss,
+    )
+
+
+class PaperTrading:
+    """Runs one robot of a home, as a new run or by resuming its unfinished one."""
+
+    def __init__(
+        self,
+        robot: str,
+        cfg: RobotConfig,
+        journal: SqlJournal,
+        read: ReadModel,
+        make_feed: FeedFactory,
+        load_strategy: StrategyFactory,
+        log: Logger,
+    ) -> None:
+        self.robot = robot
+        self.cfg = cfg
+        self.journal = journal
+        self.read = read
+        self.make_feed = make_feed
+        self.load_strategy = load_strategy
+        self.log = log
+        self.session: Session | None = None
+
+    def run(self, mode: ResumeMode = "auto", progress: Callable[[int, int], None] | None = None) -> RunOutcome:
+        """Run the robot to the end of its data (or a halt); resume an unfinished run unless ``mode='new'``."""
+        state_row = self.read.robot_state(self.robot)
+        if state_row is not None and state_row.status == "halted":
+            raise RobotHaltedError(
+                f"robot {self.robot!r} is halted ({state_row.reason}); "
+                f"check it, then run 'robohost resume --robot {self.robot}'"
+            )
+        unfinished = self.read.unfinished_run(self.robot)
+        if mode == "resume" and unfinished is None:
+            raise StateError(f"robot {self.robot!r} has no unfinished run to resume")
+        if mode == "new" and unfinished is not None:
+            self.journal.abandon_run(unfinished.id, time.time_ns())
+            self.log.warning("abandoned unfinished run %s to start a new one", unfinished.id)
+            unfinished = None
+        feed = self.make_feed(self.cfg)
+        strategy_cls = self.load_strategy(self.cfg.strategy)
+        clock = SimClock()
+        ctx = Context(clock.now_ns, self.log)
+        if unfinished is not None:
+            run, state, resumed_from = self._restore(unfinished, feed, strategy_cls, ctx, clock)
+        else:
+            run = self._new_run(feed)
+            self.journal.start_run(run)
+            state = self._fresh_state(run, feed, strategy_cls)
+            resumed_from = None
+        ctx.bind(state)
+        settings = SessionSettings(
+            commit_every=self.cfg.commit_every,
+            on_strategy_error=self.cfg.on_strategy_error,
+            timezone=self.cfg.timezone,
+        )
+        session = Session(run, state, ctx, feed, self.journal, clock, self.log, settings)
+        if progress is not None:
+            total = len(feed) if hasattr(feed, "__len__") else 0
+            session.progress = lambda done: progress(done, total)
+        self.session = session
+        result = session.execute()
+        summary = self._summary(run, state, result)
+        if result.status != "stopped":
+            payload = {**summary.as_dict(), "status": result.status, "rejected": result.rejected_count}
+            if result.halt_reason:
+                payload["halt_reason"] = result.halt_reason
+            self.journal.finish_run(run.id, result.status, time.time_ns(), payload)
+        return RunOutcome(run.id, self.robot, result.status, resumed_from, result, summary)
+
+    def _new_run(self, feed: MarketFeed) -> RunRecord:
+        cfg = self.cfg
+        return RunRecord(
+            id=uuid.uuid4().hex[:12],
+            robot=self.robot,
+            mode="replay",
+            started_at=time.time_ns(),
+            seed=cfg.seed,
+            starting_cash=cfg.starting_cash,
+            strategy=cfg.strategy,
+            feed_signature=feed.signature,
+            config=cfg.model_dump(mode="json", by_alias=True),
+        )
+
+    def _fresh_state(self, run: RunRecord, feed: MarketFeed, strategy_cls: type[Strategy]) -> EngineState:
+        cfg = self.cfg
+        portfolio = Portfolio(cfg.starting_cash)
+        broker = PaperBroker(run.id, fill_rules(cfg), portfolio, run.seed)
+        strategy = strategy_cls(cfg.params, where=f"robots.{self.robot}.params")
+        return EngineState(feed.symbols, portfolio, broker, RiskGate(risk_limits(cfg)), strategy, cfg.history)
+
+    def _restore(
+        self, row: RunRow, feed: MarketFeed, strategy_cls: type[Strategy], ctx: Context, clock: SimClock
+    ) -> tuple[RunRecord, EngineState, int]:
+        if row.feed_signature != feed.signature:
+            raise StateError(
+                f"run {row.id} of robot {self.robot!r} was started on different market data; "
+                "restore that data, or start over with 'robohost run --new'"
+            )
+        run = RunRecord(
+            id=row.id,
+            robot=row.robot,
+            mode=row.mode,
+            started_at=row.started_at,
+            seed=row.seed,
+            starting_cash=row.starting_cash,
+            strategy=row.strategy,
+            feed_signature=row.feed_signature,
+            config=row.config,
+        )
+        checkpoint = self.journal.load_checkpoint(row.id)
+        if checkpoint is None:
+            self.log.warning("run %s had no checkpoint yet: restarting it from its first event", row.id)
+            return run, self._fresh_state(run, feed, strategy_cls), -1
+        state = thaw(checkpoint.state, {"ctx": ctx, "log": self.log})
+        clock.advance(checkpoint.ts)
+        self.log.warning(
+            "resuming run %s after event %d (%d events done, %d open orders)",
+            row.id,
+            checkpoint.seq,
+            checkpoint.events_processed,
+            len(state.broker.orders),
+        )
+        return run, state, checkpoint.seq
+
+    def _summary(self, run: RunRecord, state: EngineState, result: SessionResult) -> RunSummary:
+        points = self.read.equity(self.robot, run.id)
+        fills = self.read.counts(run.id).get("fills", 0)
+        return summarize(run.starting_cash, [p.equity for p in points], result.round_trips, fills, state.portfolio.fees)
+
+
+def default_database_note(url: str) -> str:
+    """Where the database is, for people: a file path for SQLite, the URL without password otherwise."""
+    if url.startswith("sqlite:///"):
+        return str(Path(url[len("sqlite:///") :]))
+    return make_url(url).render_as_string(hide_password=True)
