@@ -78,9 +78,7 @@ def _pg_schema_url(base: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         try:
-            yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-                hide_password=False
-            )
+            yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
         finally:
             with admin.begin() as conn:
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")

@@ -123,7 +123,7 @@ class Session:
             state.equity_point = None
         self._commit()
         status = "halted" if state.halted else "stopped" if stopped else "completed"
-        return SessionResult(status, state.events_processed, state.rejected_count, state.round_trips, state.halted)
+        return SessionResult(status, state.seq + 1, state.rejected_count, state.round_trips, state.halted)
 
     def _loop(self, events: Iterable[MarketEvent]) -> None:
         state = self.state
@@ -131,12 +131,11 @@ class Session:
         working = broker.working
         portfolio = state.portfolio
         positions = portfolio.positions
-        strategy = state.strategy
-        on_bar = strategy.on_bar
-        on_trade = strategy.on_trade
+        equity_of = portfolio.equity_f
+        on_bar = state.strategy.on_bar
+        on_trade = state.strategy.on_trade
         ctx = self.ctx
-        clock = self.clock
-        advance = clock.advance
+        advance = self.clock.advance
         symbols = state.symbols
         intervals = self._intervals
         bars = self._bars
@@ -148,30 +147,24 @@ class Session:
         daily_limit = risk.limits.max_daily_loss
         commit_every = self.settings.commit_every
         day_end_after = self.days.day_end_after
-        batch_eq_ts = self.batch.equity_ts
-        batch_eq = self.batch.equity
-        batch_cash = self.batch.cash
-        since_commit = 0
-        point = state.equity_point
+        day_end = state.day_end
+        batch = self.batch
+        next_commit = state.seq + commit_every
+        pt_now, pt_equity, pt_cash = state.equity_point or (-1, 0.0, 0.0)
+        now = pt_now
+        seq = state.seq
         for seq, kind, si, ts, f1, f2, f3, f4, f5 in events:
-            state.seq = seq
-            state.events_processed += 1
-            since_commit += 1
             if kind == BAR:
-                if not (0.0 < f3 <= f1 <= f2 < _INF and f3 <= f4 <= f2 and 0.0 <= f5 < _INF) or (ts <= last_bar_ts[si]):
+                if not (0.0 < f3 <= f1 <= f2 < _INF and f3 <= f4 <= f2 and 0.0 <= f5 < _INF) or ts <= last_bar_ts[si]:
                     self._reject(
-                        si,
-                        kind,
-                        ts,
-                        bar_problem(ts, last_bar_ts[si], f1, f2, f3, f4, f5),
-                        (f1, f2, f3, f4, f5),
+                        si, kind, ts, bar_problem(ts, last_bar_ts[si], f1, f2, f3, f4, f5), (f1, f2, f3, f4, f5)
                     )
                     continue
                 last_bar_ts[si] = ts
                 now = ts + intervals[si]
                 advance(now)
-                if now >= state.day_end:
-                    self._new_day(now)
+                if now >= day_end:
+                    day_end = self._new_day(now)
                 symbol = symbols[si]
                 if working.get(symbol):
                     broker.on_bar(symbol, ts, now, f1, f2, f3, f5, day_end_after)
@@ -205,8 +198,8 @@ class Session:
                 last_trade_ts[si] = ts
                 now = ts
                 advance(now)
-                if now >= state.day_end:
-                    self._new_day(now)
+                if now >= day_end:
+                    day_end = self._new_day(now)
                 symbol = symbols[si]
                 if working.get(symbol):
                     broker.on_trade(symbol, ts, f1, f2, day_end_after)
@@ -232,8 +225,8 @@ class Session:
                 last_quote_ts[si] = ts
                 now = ts
                 advance(now)
-                if now >= state.day_end:
-                    self._new_day(now)
+                if now >= day_end:
+                    day_end = self._new_day(now)
                 symbol = symbols[si]
                 if working.get(symbol):
                     broker.on_quote(symbol, ts, f1, f2, f3, f4, day_end_after)
@@ -248,30 +241,36 @@ class Session:
                 self._submit(seq, now)
             if broker.changed or broker.fills:
                 self._drain(seq, now)
-            # equity, one point per timestamp
-            equity = portfolio.equity_f()
-            if point is not None and point[0] != now:
-                batch_eq_ts.append(point[0])
-                batch_eq.append(point[1])
-                batch_cash.append(point[2])
-            point = (now, equity, portfolio.cash_f)
+            # equity: one point per timestamp, pushed to the batch once its time is over
+            if now != pt_now and pt_now >= 0:
+                batch.equity_ts.append(pt_now)
+                batch.equity.append(pt_equity)
+                batch.cash.append(pt_cash)
+            pt_now = now
+            pt_equity = equity_of()
+            pt_cash = portfolio.cash_f
             if daily_limit is not None:
-                breach = risk.check_equity(equity)
+                breach = risk.check_equity(pt_equity)
                 if breach is not None:
                     self._halt(breach[0], breach[1], seq, now)
-            if state.halted is not None or since_commit >= commit_every:
-                state.equity_point = point
+            if seq >= next_commit or state.halted is not None:
+                state.seq = seq
+                state.equity_point = (pt_now, pt_equity, pt_cash)
                 self._commit()
-                since_commit = 0
+                batch = self.batch
+                next_commit = seq + commit_every
                 if state.halted is not None or self.stop_requested:
                     return
-        state.equity_point = point
+        state.seq = seq
+        if pt_now >= 0:
+            state.equity_point = (pt_now, pt_equity, pt_cash)
 
     # -- helpers off the hot path ---------------------------------------------------------------
-    def _new_day(self, now: int) -> None:
+    def _new_day(self, now: int) -> int:
         state = self.state
         state.day_end = self.days.day_end_after(now)
         state.risk.start_day(state.portfolio.equity_f())
+        return state.day_end
 
     def _push_equity(self, ts: int, equity: float, cash: float) -> None:
         self.batch.equity_ts.append(ts)
@@ -474,6 +473,7 @@ class Session:
 
     def _commit(self) -> None:
         state = self.state
+        state.events_processed = state.seq + 1
         self.batch.checkpoint = Checkpoint(
             self.run.id,
             state.seq,
@@ -483,7 +483,7 @@ class Session:
             freeze(state, {"ctx": self.ctx, "log": self.log}),
         )
         self.journal.commit(self.batch)
-        self.batch.clear()
+        self.batch = Batch(self.run.id)
         if self.progress is not None:
             self.progress(state.events_processed)
 

@@ -112,10 +112,14 @@ class ReplayFeed:
         speed: float | None = None,
         name: str = "<frame>",
     ) -> ReplayFeed:
-        """Build a feed from a DataFrame laid out like a file (``symbol`` may replace its column).
+        """Build a feed from a DataFrame laid out like a file, without touching the disk.
+
+        ``symbol`` plays the part of a ``SYMBOL=`` prefix: it names the rows of a frame without a
+        symbol column, or selects that symbol's rows. Other arguments are as for ``load_replay``.
 
         The signature is a hash of the frame's columns and values plus the filters.
         """
+        _check_timezone(timezone)
         part = _frame_part(frame, name, symbol, timezone)
         digest = hashlib.sha256(repr([str(c) for c in frame.columns]).encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -214,13 +218,15 @@ def load_replay(
 ) -> ReplayFeed:
     """Load CSV, CSV.gz or Parquet files (or ``SYMBOL=path``) into one time-ordered ``ReplayFeed``.
 
-    ``symbols`` keeps only those symbols, indexed in that order (otherwise all, sorted);
+    With ``SYMBOL=path`` the file needs no symbol column (if it has one, only SYMBOL's rows are
+    kept). ``symbols`` keeps only those symbols, indexed in that order (None or empty: all, sorted);
     ``start`` (inclusive) and ``end`` (exclusive) filter on event time, naive values read in
     ``timezone``; ``speed`` paces ``events`` (1.0 = real time, None = as fast as possible).
     Raises ``DataError`` naming the file when a file is missing, unreadable or lacks columns.
     """
     if not paths:
         raise DataError("no market data files given")
+    _check_timezone(timezone)
     parts: list[_Part] = []
     digests: list[tuple[str | None, bytes]] = []
     for spec in paths:
@@ -229,6 +235,13 @@ def load_replay(
         parts.append(_frame_part(_read_frame(data, str(path), prefix), str(path), prefix, timezone))
         digests.append((prefix, hashlib.sha256(data).digest()))
     return _assemble(parts, digests, symbols, start, end, timezone, speed)
+
+
+def _check_timezone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown timezone {timezone!r}; use an IANA name such as 'America/New_York'") from None
 
 
 def _split_spec(spec: Path | str) -> tuple[str | None, Path]:
@@ -351,7 +364,8 @@ def _utc_ns(column: pd.Series, label: str, timezone: str) -> np.ndarray:
     try:
         stamps = stamps.tz_convert("UTC") if stamps.tz is not None else stamps.tz_localize(timezone)
     except (ValueError, OSError) as exc:  # ambiguous or missing local times around a DST change
-        raise DataError(f"{label}: times do not fit timezone {timezone} ({exc})") from None
+        reason = str(exc).split(". ")[0].split(", try")[0]
+        raise DataError(f"{label}: times do not fit timezone {timezone} ({reason})") from None
     return stamps.as_unit("ns").asi8
 
 
@@ -401,10 +415,7 @@ def _assemble(
     speed: float | None,
 ) -> ReplayFeed:
     """Filter, merge and index the parts into a feed."""
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown timezone {timezone!r}; use an IANA name such as 'America/New_York'") from None
+    symbols = list(symbols) if symbols else None
     start_ns, end_ns = _to_ns(start, timezone), _to_ns(end, timezone)
     present = sorted({s for p in parts for s in p.symbols})
     if symbols is None:
