@@ -18,8 +18,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 FAST, SLOW, QTY, SEED = 10, 30, 100, 7
+
+
+def bench_bars(bars: int) -> Any:
+    """The seeded bars both engines trade: a liquid market (volumes x100), so 100 units always fill whole."""
+    from robohost.adapters.feeds.synthetic import synthetic_bars
+
+    frame = synthetic_bars(bars, seed=SEED)
+    frame["volume"] *= 100
+    return frame
 
 
 def _peak_rss_mb() -> float:
@@ -32,14 +42,13 @@ def run_robohost(bars: int) -> dict[str, object]:
     from robohost.adapters.db.journal import SqlJournal
     from robohost.adapters.db.migrate import upgrade
     from robohost.adapters.db.queries import ReadModel
+    from robohost.adapters.db.writer import ProcessJournal
     from robohost.adapters.feeds.replay import ReplayFeed
-    from robohost.adapters.feeds.synthetic import synthetic_bars
     from robohost.adapters.strategies import load_strategy_class
     from robohost.config.models import RobotConfig
     from robohost.services.paper import PaperTrading
 
-    frame = synthetic_bars(bars, seed=SEED)
-    feed = ReplayFeed.from_frame(frame)
+    feed = ReplayFeed.from_frame(bench_bars(bars))
     cfg = RobotConfig.model_validate(
         {
             "strategy": "robohost.examples.sma_cross:SmaCross",
@@ -51,16 +60,19 @@ def run_robohost(bars: int) -> dict[str, object]:
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        url = f"sqlite:///{tmp}/bench.db"
+        engine = make_engine(url)
         upgrade(engine)
+        journal = SqlJournal(engine)
         service = PaperTrading(
             "bench",
             cfg,
-            SqlJournal(engine),
+            journal,
             ReadModel(engine),
             lambda _cfg: feed,
             lambda ref: load_strategy_class(ref, Path(tmp)),
             logging.getLogger("bench"),
+            open_writer=lambda: ProcessJournal(journal, url),
         )
         started = time.perf_counter()
         outcome = service.run("new")
@@ -84,9 +96,7 @@ def run_backtrader(bars: int) -> dict[str, object]:
     import backtrader as bt
     import pandas as pd
 
-    from robohost.adapters.feeds.synthetic import synthetic_bars
-
-    frame = synthetic_bars(bars, seed=SEED)
+    frame = bench_bars(bars)
     data_frame = frame.set_index(pd.DatetimeIndex(frame["ts"]).tz_convert(None))[
         ["open", "high", "low", "close", "volume"]
     ]

@@ -16,6 +16,7 @@ from robohost.adapters.db.engine import make_engine
 from robohost.adapters.db.journal import SqlJournal
 from robohost.adapters.db.migrate import upgrade
 from robohost.adapters.db.queries import ReadModel
+from robohost.adapters.db.writer import ProcessJournal
 from robohost.adapters.feeds.replay import ReplayFeed, load_replay
 from robohost.adapters.strategies import load_strategy_class
 from robohost.config.loader import Home, load_home
@@ -104,6 +105,7 @@ class App:
             partial(replay_feed, self.home.path, overrides=overrides or ReplayOverrides()),
             partial(load_strategy_class, home=self.home.path),
             robot_logger(self.home.path, name),
+            open_writer=lambda: ProcessJournal(self.journal, self.home.database_url),
         )
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ Each branch is a decision the caller takes:
 - ``RobotHaltedError``: a kill switch is set; a person must resume the robot (exit 4).
 - ``StateError``: an action does not fit the stored state (no run to resume, a run already going) (exit 5).
 - ``DataError``: market data cannot be read at all (a missing or unreadable file) (exit 6).
+- ``JournalError``: the trading database refused a write; the run resumes from its last commit (exit 7).
 - ``IllegalTransitionError``: a programming error in order handling; never expected (exit 70).
 
 Every message is one line that says what went wrong and what to do about it.
@@ -50,6 +51,12 @@ class DataError(RobohostError):
     """Market data could not be read (missing file, unknown columns, unreadable format)."""
 
     exit_code = 6
+
+
+class JournalError(RobohostError):
+    """The trading database refused a write, or its writer process stopped."""
+
+    exit_code = 7
 
 
 class IllegalTransitionError(RobohostError):

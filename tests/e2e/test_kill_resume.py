@@ -120,8 +120,9 @@ def _run(home: Path, db_url: str) -> subprocess.CompletedProcess[str]:
 
 def _progress(engine: sa.Engine, robot: str) -> int:
     with engine.connect() as conn:
-        value = conn.exec_driver_sql(
-            "SELECT max(events_processed) FROM runs WHERE robot = '%s' AND status = 'running'" % robot
+        value = conn.execute(
+            sa.text("SELECT max(events_processed) FROM runs WHERE robot = :robot AND status = 'running'"),
+            {"robot": robot},
         ).scalar()
     return int(value or 0)
 
@@ -131,7 +132,10 @@ def _kill_at(home: Path, db_url: str, engine: sa.Engine, robot: str, target: int
     errors = home / "stderr.txt"
     with errors.open("w") as err:
         proc = subprocess.Popen(
-            [ROBOHOST, "--home", str(home), "run", "--no-progress"], env=_env(db_url), stdout=subprocess.DEVNULL, stderr=err
+            [ROBOHOST, "--home", str(home), "run", "--no-progress"],
+            env=_env(db_url),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
         deadline = time.monotonic() + 300
         try:
@@ -155,8 +159,14 @@ def _record(engine: sa.Engine, robot: str) -> dict[str, Any]:
     read = ReadModel(engine)
     run = read.latest_run(robot)
     assert run is not None
-    orders = [tuple(_strip(run.id, v) for k, v in vars_of(o).items() if k not in ("run_id", "robot")) for o in read.orders(robot, run.id)]
-    fills = [tuple(_strip(run.id, v) for k, v in vars_of(f).items() if k not in ("run_id", "robot")) for f in read.fills(robot, run.id)]
+    orders = [
+        tuple(_strip(run.id, v) for k, v in vars_of(o).items() if k not in ("run_id", "robot"))
+        for o in read.orders(robot, run.id)
+    ]
+    fills = [
+        tuple(_strip(run.id, v) for k, v in vars_of(f).items() if k not in ("run_id", "robot"))
+        for f in read.fills(robot, run.id)
+    ]
     equity = [(p.ts, p.equity, p.cash) for p in read.equity(robot, run.id)]
     positions = [(p.symbol, p.qty, p.avg_price, p.realized_pnl) for p in read.positions(run.id)]
     return {
@@ -174,9 +184,7 @@ def vars_of(record: Any) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_kill_minus_nine_at_random_points_then_resume_matches_an_uninterrupted_run(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_kill_minus_nine_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path: Path, db_url: str) -> None:
     seed = random.randrange(1_000_000)
     print(f"kill points seed: {seed}")
     rng = random.Random(seed)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from robohost.domain.market import (
     BAR,
     KIND_NAMES,
@@ -46,6 +48,8 @@ from robohost.engine.state import EngineState, freeze
 from robohost.engine.strategy import Context, Logger
 
 _INF = math.inf
+_JOURNALLED = frozenset({OrderStatus.PENDING, OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED})
+"""Order statuses that get a journal line; fills have their own line, and reaching the market is implied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,8 @@ class SessionResult:
     rejected_count: int
     round_trips: int
     halt_reason: str | None
+    final_equity: float
+    max_drawdown: float  # fraction of the peak, over the stored equity points
 
 
 class Session:
@@ -123,7 +129,15 @@ class Session:
             state.equity_point = None
         self._commit()
         status = "halted" if state.halted else "stopped" if stopped else "completed"
-        return SessionResult(status, state.seq + 1, state.rejected_count, state.round_trips, state.halted)
+        return SessionResult(
+            status,
+            state.seq + 1,
+            state.rejected_count,
+            state.round_trips,
+            state.halted,
+            state.portfolio.equity_f(),
+            state.max_drawdown,
+        )
 
     def _loop(self, events: Iterable[MarketEvent]) -> None:
         state = self.state
@@ -411,7 +425,8 @@ class Session:
             broker.fills.clear()
             for order in changed:
                 self.batch.orders[order.id] = _order_record(order, run_id, robot)
-                self._event(f"order_{order.status}", seq, order.updated_ts, _order_event(order))
+                if order.status in _JOURNALLED:
+                    self._event(f"order_{order.status}", seq, order.updated_ts, _order_event(order))
             for fill, order in fills:
                 self._book(fill, order, seq)
             for fill, _ in fills:
@@ -473,6 +488,11 @@ class Session:
 
     def _commit(self) -> None:
         state = self.state
+        if self.batch.equity:
+            curve = np.asarray(self.batch.equity, dtype=np.float64)
+            peaks = np.maximum.accumulate(np.maximum(curve, state.peak_equity))
+            state.peak_equity = float(peaks[-1])
+            state.max_drawdown = max(state.max_drawdown, float((1.0 - curve / peaks).max()))
         state.events_processed = state.seq + 1
         self.batch.checkpoint = Checkpoint(
             self.run.id,

@@ -54,6 +54,8 @@ class EngineState:
         self.halted: str | None = None
         self.day_end = -1
         self.equity_point: tuple[int, float, float] | None = None  # the latest, not yet in a batch
+        self.peak_equity = float(portfolio.starting_cash)
+        self.max_drawdown = 0.0  # largest fall from a peak, as a fraction of the peak
 
     def symbol_index(self, symbol: str) -> int:
         """Index of ``symbol`` in the feed, or a ``StrategyError`` naming the known symbols."""

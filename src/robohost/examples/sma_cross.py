@@ -25,7 +25,10 @@ class SmaCross(Strategy):
         slow = self.slow[symbol]
         if not slow.ready:
             return
-        above = self.fast[symbol].value > slow.value
+        fast = self.fast[symbol].value
+        if fast == slow.value:
+            return  # touching is not crossing: wait for one side to win
+        above = fast > slow.value
         was = self.above[symbol]
         self.above[symbol] = above
         if was is None or above == was:

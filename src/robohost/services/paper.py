@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from sqlalchemy.engine import make_url
 
@@ -24,13 +24,13 @@ from robohost.domain.portfolio import Portfolio
 from robohost.domain.risk import RiskGate, RiskLimits
 from robohost.engine.clock import SimClock
 from robohost.engine.paper_broker import PaperBroker
-from robohost.engine.ports import MarketFeed
-from robohost.engine.records import RunRecord
+from robohost.engine.ports import Journal, MarketFeed
+from robohost.engine.records import Batch, Checkpoint, RunRecord
 from robohost.engine.session import Session, SessionResult, SessionSettings
 from robohost.engine.state import EngineState, thaw
 from robohost.engine.strategy import Context, Logger, Strategy
 from robohost.errors import RobotHaltedError, StateError
-from robohost.services.summary import RunSummary, summarize
+from robohost.services.summary import RunSummary
 
 ResumeMode = Literal["auto", "resume", "new"]
 FeedFactory = Callable[[RobotConfig], MarketFeed]
@@ -84,6 +84,47 @@ def risk_limits(cfg: RobotConfig) -> RiskLimits:
     )
 
 
+class WriterJournal(Journal, Protocol):
+    """A journal the session commits to, which must be flushed and closed after the run."""
+
+    def flush(self) -> None:
+        """Wait until every commit handed over is durable."""
+        ...
+
+    def close(self) -> None:
+        """Flush, then release the writer."""
+        ...
+
+
+class InlineWriter:
+    """Commits in the calling thread: the simplest writer, used where no writer process is wanted."""
+
+    def __init__(self, journal: SqlJournal) -> None:
+        self.journal = journal
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a new run."""
+        self.journal.start_run(run)
+
+    def commit(self, batch: Batch) -> None:
+        """Commit ``batch`` now."""
+        self.journal.commit(batch)
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """The run's last checkpoint."""
+        return self.journal.load_checkpoint(run_id)
+
+    def finish_run(self, run_id: str, status: str, ended_at: int, summary: dict[str, object]) -> None:
+        """Mark the run finished."""
+        self.journal.finish_run(run_id, status, ended_at, summary)
+
+    def flush(self) -> None:
+        """Nothing is ever pending."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class PaperTrading:
     """Runs one robot of a home, as a new run or by resuming its unfinished one."""
 
@@ -96,6 +137,7 @@ class PaperTrading:
         make_feed: FeedFactory,
         load_strategy: StrategyFactory,
         log: Logger,
+        open_writer: Callable[[], WriterJournal] | None = None,
     ) -> None:
         self.robot = robot
         self.cfg = cfg
@@ -104,6 +146,7 @@ class PaperTrading:
         self.make_feed = make_feed
         self.load_strategy = load_strategy
         self.log = log
+        self.open_writer = open_writer or (lambda: InlineWriter(journal))
         self.session: Session | None = None
 
     def run(self, mode: ResumeMode = "auto", progress: Callable[[int, int], None] | None = None) -> RunOutcome:
@@ -121,29 +164,11 @@ class PaperTrading:
             self.journal.abandon_run(unfinished.id, time.time_ns())
             self.log.warning("abandoned unfinished run %s to start a new one", unfinished.id)
             unfinished = None
-        feed = self.make_feed(self.cfg)
-        strategy_cls = self.load_strategy(self.cfg.strategy)
-        clock = SimClock()
-        ctx = Context(clock.now_ns, self.log)
-        if unfinished is not None:
-            run, state, resumed_from = self._restore(unfinished, feed, strategy_cls, ctx, clock)
-        else:
-            run = self._new_run(feed)
-            self.journal.start_run(run)
-            state = self._fresh_state(run, feed, strategy_cls)
-            resumed_from = None
-        ctx.bind(state)
-        settings = SessionSettings(
-            commit_every=self.cfg.commit_every,
-            on_strategy_error=self.cfg.on_strategy_error,
-            timezone=self.cfg.timezone,
-        )
-        session = Session(run, state, ctx, feed, self.journal, clock, self.log, settings)
-        if progress is not None:
-            total = len(feed) if hasattr(feed, "__len__") else 0
-            session.progress = lambda done: progress(done, total)
-        self.session = session
-        result = session.execute()
+        writer = self.open_writer()  # started early: a writer process boots while the data load
+        try:
+            run, state, result, resumed_from = self._execute(unfinished, writer, progress)
+        finally:
+            writer.close()
         summary = self._summary(run, state, result)
         if result.status != "stopped":
             payload = {**summary.as_dict(), "status": result.status, "rejected": result.rejected_count}
@@ -151,6 +176,35 @@ class PaperTrading:
                 payload["halt_reason"] = result.halt_reason
             self.journal.finish_run(run.id, result.status, time.time_ns(), payload)
         return RunOutcome(run.id, self.robot, result.status, resumed_from, result, summary)
+
+    def _execute(
+        self, unfinished: RunRow | None, writer: WriterJournal, progress: Callable[[int, int], None] | None
+    ) -> tuple[RunRecord, EngineState, SessionResult, int | None]:
+        feed = self.make_feed(self.cfg)
+        strategy_cls = self.load_strategy(self.cfg.strategy)
+        clock = SimClock()
+        ctx = Context(clock.now_ns, self.log)
+        resumed_from: int | None = None
+        if unfinished is not None:
+            run, state, resumed_from = self._restore(unfinished, feed, strategy_cls, ctx, clock)
+        else:
+            run = self._new_run(feed)
+            self.journal.start_run(run)
+            state = self._fresh_state(run, feed, strategy_cls)
+        ctx.bind(state)
+        settings = SessionSettings(
+            commit_every=self.cfg.commit_every,
+            on_strategy_error=self.cfg.on_strategy_error,
+            timezone=self.cfg.timezone,
+        )
+        session = Session(run, state, ctx, feed, writer, clock, self.log, settings)
+        if progress is not None:
+            total = len(feed) if hasattr(feed, "__len__") else 0
+            session.progress = lambda done: progress(done, total)
+        self.session = session
+        result = session.execute()
+        writer.flush()
+        return run, state, result, resumed_from
 
     def _new_run(self, feed: MarketFeed) -> RunRecord:
         cfg = self.cfg
@@ -208,9 +262,18 @@ class PaperTrading:
         return run, state, checkpoint.seq
 
     def _summary(self, run: RunRecord, state: EngineState, result: SessionResult) -> RunSummary:
-        points = self.read.equity(self.robot, run.id)
-        fills = self.read.counts(run.id).get("fills", 0)
-        return summarize(run.starting_cash, [p.equity for p in points], result.round_trips, fills, state.portfolio.fees)
+        counts = self.read.counts(run.id)
+        start = float(run.starting_cash)
+        return RunSummary(
+            starting_equity=start,
+            final_equity=round(result.final_equity, 2),
+            total_return=result.final_equity / start - 1.0,
+            max_drawdown=result.max_drawdown,
+            round_trips=result.round_trips,
+            fills=counts.get("fills", 0),
+            fees=float(state.portfolio.fees),
+            equity_points=counts.get("equity_points", 0),
+        )
 
 
 def default_database_note(url: str) -> str:

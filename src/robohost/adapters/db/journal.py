@@ -19,8 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from robohost.adapters.db import tables as t
+from robohost.adapters.db.bulk import BulkWriter
 from robohost.engine.records import Batch, Checkpoint, RunRecord
 from robohost.errors import StateError
 
@@ -38,6 +40,7 @@ class SqlJournal:
         """Use ``engine``, whose database must already be migrated to the head revision."""
         self._engine = engine
         self._equity_sql = _EQUITY_SQL.format(p="?" if engine.dialect.name == "sqlite" else "%s")
+        self._writers = _Writers(engine.dialect)
 
     def start_run(self, run: RunRecord) -> None:
         """Record a new run as running and mark its robot running."""
@@ -57,24 +60,22 @@ class SqlJournal:
 
     def commit(self, batch: Batch) -> None:
         """Write everything in ``batch`` in one transaction; on any error nothing of it is kept."""
+        w = self._writers
         with self._engine.begin() as conn:
             if batch.orders:
-                upsert(conn, t.orders, [as_row(o) for o in batch.orders.values()], ("id",))
+                w.orders.write(conn, batch.orders.values())
             if batch.fills:
-                conn.execute(t.fills.insert(), [as_row(f) for f in batch.fills])
+                w.fills.write(conn, batch.fills)
             if batch.positions:
-                rows = [as_row(p) for p in batch.positions.values()]
-                upsert(conn, t.positions, rows, ("run_id", "symbol"))
+                w.positions.write(conn, batch.positions.values())
             if batch.equity_ts:
                 self._insert_equity(conn, batch)
             if batch.risk_events:
-                conn.execute(t.risk_events.insert(), [as_row(r) for r in batch.risk_events])
+                w.risk_events.write(conn, batch.risk_events)
             if batch.rejected:
-                rows = [as_row(r) | {"values": json_safe(r.values)} for r in batch.rejected]
-                conn.execute(t.rejected_data.insert(), rows)
+                w.rejected.write(conn, batch.rejected)
             if batch.events:
-                rows = [as_row(e) | {"data": json_safe(e.data)} for e in batch.events]
-                conn.execute(t.journal.insert(), rows)
+                w.events.write(conn, batch.events)
             if batch.checkpoint is not None:
                 _save_checkpoint(conn, batch.checkpoint)
 
@@ -150,6 +151,18 @@ class SqlJournal:
         conn.exec_driver_sql(self._equity_sql, list(zip(repeat(batch.run_id), ts, equity, cash)))
 
 
+class _Writers:
+    """The bulk writers of the tables a batch fills, for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.orders = BulkWriter(t.orders, dialect, conflict_keys=("id",))
+        self.fills = BulkWriter(t.fills, dialect)
+        self.positions = BulkWriter(t.positions, dialect, conflict_keys=("run_id", "symbol"))
+        self.risk_events = BulkWriter(t.risk_events, dialect)
+        self.rejected = BulkWriter(t.rejected_data, dialect, prepare={"values": json_safe})
+        self.events = BulkWriter(t.journal, dialect, prepare={"data": json_safe})
+
+
 def _save_checkpoint(conn: sa.Connection, cp: Checkpoint) -> None:
     upsert(conn, t.checkpoints, [as_row(cp) | {"updated_at": time.time_ns()}], ("run_id",))
     updated = conn.execute(
@@ -185,9 +198,15 @@ def write_robot_state(
     upsert(conn, t.robot_state, [row], ("robot",))
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def as_row(record: Any) -> dict[str, Any]:
     """Return a record dataclass as a column-name → value dict."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
 
 
 def json_safe(value: Any) -> Any:

@@ -1,0 +1,140 @@
+"""``ProcessJournal``: the journal's commits run in a writer process, so the engine never waits for the disk.
+
+The engine pickles each batch onto a pipe and carries on; the writer (a child process with its own
+database connection) commits the batches in order, one transaction each, and acknowledges them. At most
+``max_pending`` batches are in flight, so a slow disk slows the engine instead of growing memory.
+
+Crash semantics: if the engine is killed, the writer still commits every batch it has received (each is
+whole and in order) and exits at the end of the pipe; batches lost in flight are recomputed exactly from
+the last committed checkpoint. A failed commit stops the writer (later batches would leave a gap) and is
+raised to the engine as a ``JournalError``. Must not import config, cli or services.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from robohost.adapters.db.engine import make_engine
+from robohost.adapters.db.journal import SqlJournal
+from robohost.engine.records import Batch, Checkpoint, RunRecord
+from robohost.errors import JournalError
+
+_OK = "ok"
+_FAILED = "failed"
+_END = "end of pipe"
+
+
+def _receive_all(pipe: Connection, inbox: queue.Queue[Any]) -> None:
+    """Reader thread of the writer process: keep the pipe drained so the engine never blocks on it."""
+    while True:
+        try:
+            message = pipe.recv()
+        except (EOFError, OSError):
+            inbox.put(_END)
+            return
+        inbox.put(message)
+        if message is None:
+            return
+
+
+def _serve(url: str, pipe: Connection) -> None:
+    """The writer process: commit each batch received, acknowledge it, stop at the end of the pipe."""
+    engine = make_engine(url)
+    journal = SqlJournal(engine)
+    inbox: queue.Queue[Any] = queue.Queue()
+    reader = threading.Thread(target=_receive_all, args=(pipe, inbox), daemon=True)
+    reader.start()
+    failure: str | None = None
+    try:
+        while True:
+            batch = inbox.get()
+            if batch is _END:
+                return
+            if batch is None:
+                pipe.send((_OK, None))
+                return
+            if failure is None:
+                try:
+                    journal.commit(batch)
+                except Exception as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+            pipe.send((_FAILED, failure) if failure else (_OK, None))
+    finally:
+        engine.dispose()
+
+
+class ProcessJournal:
+    """Wraps a ``SqlJournal``: ``commit`` goes to the writer process; other calls wait for it first."""
+
+    def __init__(self, inner: SqlJournal, url: str, max_pending: int = 3) -> None:
+        self.inner = inner
+        self.max_pending = max_pending
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(url, child), name="robohost-writer", daemon=True)
+        self._process.start()
+        child.close()
+        self._in_flight = 0
+
+    def _receive(self) -> None:
+        try:
+            status, detail = self._pipe.recv()
+        except (EOFError, OSError) as exc:
+            raise JournalError(
+                f"the database writer process stopped ({exc!r}); the run resumes from its last commit"
+            ) from exc
+        self._in_flight -= 1
+        if status == _FAILED:
+            raise JournalError(f"the trading database refused a commit: {detail}")
+
+    def _send(self, message: Any) -> None:
+        try:
+            self._pipe.send(message)
+        except (BrokenPipeError, OSError) as exc:
+            raise JournalError(f"the database writer process is gone ({exc!r})") from exc
+        self._in_flight += 1
+
+    def commit(self, batch: Batch) -> None:
+        """Hand ``batch`` to the writer; wait only while ``max_pending`` batches are unacknowledged."""
+        while self._pipe.poll():
+            self._receive()
+        while self._in_flight >= self.max_pending:
+            self._receive()
+        self._send(batch)
+
+    def flush(self) -> None:
+        """Wait until every batch handed over is committed (or raise the writer's failure)."""
+        while self._in_flight:
+            self._receive()
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a new run."""
+        self.flush()
+        self.inner.start_run(run)
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """The run's last committed checkpoint, after the batches in flight."""
+        self.flush()
+        return self.inner.load_checkpoint(run_id)
+
+    def finish_run(self, run_id: str, status: str, ended_at: int, summary: dict[str, object]) -> None:
+        """Mark the run finished once everything before it is committed."""
+        self.flush()
+        self.inner.finish_run(run_id, status, ended_at, summary)
+
+    def close(self) -> None:
+        """Commit what is in flight, then stop the writer process."""
+        try:
+            self.flush()
+            self._send(None)
+            self.flush()
+        finally:
+            self._pipe.close()
+            self._process.join(timeout=30)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(timeout=10)
