@@ -30,9 +30,9 @@ from robohost.domain.market import (
     trade_problem,
 )
 from robohost.domain.orders import Fill, Order, OrderStatus
-from robohost.domain.values import ZERO, Liquidity, Side, floor_to_step
 from robohost.engine.clock import TradingDays
 from robohost.engine.ports import Clock, Journal, MarketEvent, MarketFeed
+from robohost.engine.pretrade import check_order
 from robohost.engine.records import (
     Batch,
     Checkpoint,
@@ -352,66 +352,19 @@ class Session:
                 if not broker.cancel(request, now):
                     self._event("cancel_ignored", seq, now, {"order_id": request, "reason": "not open"})
                 continue
-            self._place(request, seq, now)
+            self._place(request, now)
 
-    def _place(self, order: Order, seq: int, now: int) -> None:
-        state = self.state
-        broker = state.broker
-        rules = broker.rules
-        problem = self._order_problem(order)
-        if problem is None and state.halted is not None:
-            problem = f"robot halted: {state.halted}"
-        if problem is not None:
-            broker.reject(order, now, problem)
+    def _place(self, order: Order, now: int) -> None:
+        broker = self.state.broker
+        refusal = check_order(self.state, order, now)
+        if refusal is None:
+            broker.accept(order)
             return
-        price = state.last_price[state.index[order.symbol]] or order.limit or order.stop or 0.0
-        signed = order.qty if order.side is Side.BUY else -order.qty
-        committed = broker.committed_qty(order.symbol)
-        portfolio = state.portfolio
-        if order.side is Side.SELL and not rules.allow_short and committed - order.qty < -1e-9:
-            held = max(committed, 0.0)
-            broker.reject(order, now, f"short selling is off: selling {order.qty:g} with {held:g} available")
-            return
-        if order.side is Side.BUY and committed >= 0.0:
-            limit_price = order.limit if order.limit is not None else price
-            need = order.qty * limit_price * (1.0 + rules.slippage_bps * 1e-4)
-            need += float(rules.fees.fee(order.qty, limit_price, Liquidity.TAKER, ZERO))
-            available = portfolio.cash_f - broker.reserved_cash()
-            if need > available + 1e-9:
-                broker.reject(order, now, f"insufficient buying power: needs {need:,.2f}, available {available:,.2f}")
-                return
-        breach = state.risk.check_order(now, signed, price, committed + signed, portfolio.gross_exposure(), committed)
-        if breach is not None:
-            broker.reject(order, now, f"risk limit {breach[0]}: {breach[1]}")
+        broker.reject(order, now, refusal.reason)
+        if refusal.rule is not None:
             self.batch.risk_events.append(
-                RiskEventRecord(self.run.id, self.run.robot, now, "rejected", breach[0], breach[1], order.id)
+                RiskEventRecord(self.run.id, self.run.robot, now, "rejected", refusal.rule, refusal.reason, order.id)
             )
-            return
-        broker.accept(order)
-
-    def _order_problem(self, order: Order) -> str | None:
-        rules = self.state.broker.rules
-        if not (math.isfinite(order.qty) and order.qty > 0):
-            return f"quantity must be a positive number, got {order.qty!r}"
-        lots = floor_to_step(order.qty, rules.lot_size)
-        if lots <= 0:
-            return f"quantity {order.qty:g} is below the lot size {rules.lot_size:g}"
-        order.qty = lots
-        for name, value in (
-            ("limit", order.limit),
-            ("stop", order.stop),
-            ("stop_loss", order.stop_loss),
-            ("take_profit", order.take_profit),
-        ):
-            if value is not None and not (math.isfinite(value) and value > 0):
-                return f"{name} price must be a positive number, got {value!r}"
-        sl, tp = order.stop_loss, order.take_profit
-        if sl is not None and tp is not None:
-            if order.side is Side.BUY and not sl < tp:
-                return f"a long bracket needs stop_loss < take_profit, got {sl} and {tp}"
-            if order.side is Side.SELL and not sl > tp:
-                return f"a short bracket needs stop_loss > take_profit, got {sl} and {tp}"
-        return None
 
     def _drain(self, seq: int, now: int) -> None:
         """Turn what the broker reports into records, book fills, and tell the robot of its fills."""
