@@ -10,10 +10,12 @@ that records every bar, trade and fill it saw.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from robohost import Bar, Context, Fill, Strategy, Trade
@@ -21,8 +23,9 @@ from robohost.adapters.db.engine import make_engine
 from robohost.adapters.db.journal import SqlJournal
 from robohost.adapters.db.migrate import upgrade
 from robohost.adapters.db.queries import ReadModel
-from robohost.adapters.feeds.replay import ReplayFeed
+from robohost.adapters.feeds.replay import ReplayFeed, load_replay
 from robohost.config.models import RobotConfig
+from robohost.engine.ports import MarketFeed
 from robohost.services.paper import PaperTrading, ResumeMode, RunOutcome
 
 ROBOT = "bot"
@@ -59,6 +62,13 @@ def dispose_engines() -> None:
         engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def close_databases() -> Iterator[None]:
+    """Dispose of the engines a test opened through ``database`` (import it into a conftest.py)."""
+    yield
+    dispose_engines()
+
+
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``base`` with ``overrides`` merged in, tables (dicts) merged key by key."""
     merged = dict(base)
@@ -77,16 +87,24 @@ def robot_config(**overrides: Any) -> RobotConfig:
 
 
 def paper_trading(
-    db_url: str, strategy_cls: type[Strategy], frame: pd.DataFrame, robot: str = ROBOT, **overrides: Any
+    db_url: str,
+    strategy_cls: type[Strategy],
+    data: pd.DataFrame | MarketFeed,
+    robot: str = ROBOT,
+    **overrides: Any,
 ) -> PaperTrading:
-    """Build the run service of ``robot`` over ``frame`` on the migrated database at ``db_url``."""
+    """Build the run service of ``robot`` on the migrated database at ``db_url``.
+
+    ``data`` is a frame (replayed through ``ReplayFeed.from_frame``) or a ready feed.
+    """
     engine = database(db_url)
+    feed = ReplayFeed.from_frame(data) if isinstance(data, pd.DataFrame) else data
     return PaperTrading(
         robot,
         robot_config(**overrides),
         SqlJournal(engine),
         ReadModel(engine),
-        lambda cfg: ReplayFeed.from_frame(frame),
+        lambda cfg: feed,
         lambda ref: strategy_cls,
         logging.getLogger("test"),
     )
@@ -108,21 +126,25 @@ class RobotRun(NamedTuple):
 def run_robot(
     db_url: str,
     strategy_cls: type[Strategy],
-    frame: pd.DataFrame,
+    data: pd.DataFrame | MarketFeed,
     *,
     robot: str = ROBOT,
     mode: ResumeMode = "auto",
     **overrides: Any,
 ) -> RobotRun:
-    """Run ``strategy_cls`` over ``frame`` to the end (or a halt) and return the outcome and read model."""
-    service = paper_trading(db_url, strategy_cls, frame, robot, **overrides)
+    """Run ``strategy_cls`` over ``data`` to the end (or a halt); return the outcome, read model and strategy.
+
+    Keyword arguments other than ``robot`` and ``mode`` are merged into ``BASE_CONFIG``, tables key by key
+    (``fills={"latency_ms": 0}`` keeps the other fill settings).
+    """
+    service = paper_trading(db_url, strategy_cls, data, robot, **overrides)
     outcome = service.run(mode)
     assert service.session is not None
     return RobotRun(outcome, service.read, service.session.state.strategy)
 
 
 # -- frames --------------------------------------------------------------------------------------
-def _times(n: int, start: str, freq: str, times: Sequence[str] | None) -> pd.DatetimeIndex:
+def _times(n: int, start: str, freq: str, times: Sequence[str | int] | None) -> pd.DatetimeIndex:
     if times is not None:
         assert len(times) == n, "one time per row"
         return pd.DatetimeIndex(pd.to_datetime(list(times), utc=True))
@@ -134,9 +156,12 @@ def bars(
     rows: Bars,
     start: str = "2024-01-02",
     freq: str = "1D",
-    times: Sequence[str] | None = None,
+    times: Sequence[str | int] | None = None,
 ) -> pd.DataFrame:
-    """A bar frame from ``(open, high, low, close, volume)`` rows, one every ``freq`` from ``start`` (UTC)."""
+    """A bar frame from ``(open, high, low, close, volume)`` rows, one every ``freq`` from ``start`` (UTC).
+
+    ``times`` gives each row's start instead (UTC text or ns since the epoch), in any order.
+    """
     frame = pd.DataFrame(list(rows), columns=["open", "high", "low", "close", "volume"], dtype="float64")
     frame.insert(0, "ts", _times(len(frame), start, freq, times))
     frame.insert(0, "symbol", symbol)
@@ -169,6 +194,19 @@ def quotes(
 def flat_bars(n: int, price: float = 100.0, volume: float = 1_000_000.0, **kwargs: Any) -> pd.DataFrame:
     """``n`` identical bars of ``SYMBOL`` (open = high = low = close = ``price``)."""
     return bars(SYMBOL, [(price, price, price, price, volume)] * n, **kwargs)
+
+
+def replay(folder: Path, *frames: pd.DataFrame) -> ReplayFeed:
+    """One feed over several frames (say bars and quotes of one symbol), merged in time as files are.
+
+    Each frame is written to a Parquet file in ``folder`` and read back with ``load_replay``.
+    """
+    paths = []
+    for i, frame in enumerate(frames):
+        path = folder / f"part{i}.parquet"
+        frame.to_parquet(path, index=False)
+        paths.append(path)
+    return load_replay(paths)
 
 
 def ns(text: str) -> int:

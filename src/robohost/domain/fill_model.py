@@ -37,12 +37,27 @@ class FeeSchedule:
     taker_rate: Decimal = ZERO
     minimum: Decimal = ZERO
 
-    def fee(self, qty: float, price: float, liquidity: Liquidity, paid_on_order: Decimal) -> Decimal:
-        """Return the fee of one fill, topping the order's total fees up to the minimum."""
+    def raw(self, qty: float, price: float, liquidity: Liquidity) -> Decimal:
+        """The fee of one fill before the minimum: per unit plus the maker or taker rate of notional."""
         q = dec(qty)
         rate = self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
-        raw = self.per_unit * q + rate * q * dec(price)
-        total = max(paid_on_order + raw, self.minimum)
+        return self.per_unit * q + rate * q * dec(price)
+
+    def fee(
+        self,
+        qty: float,
+        price: float,
+        liquidity: Liquidity,
+        paid_on_order: Decimal = ZERO,
+        raw_on_order: Decimal | None = None,
+    ) -> Decimal:
+        """The fee to charge for one fill, so that an order pays max(its raw fees, minimum) in all.
+
+        ``paid_on_order`` is what the order's earlier fills were charged, ``raw_on_order`` their raw
+        fees (the same as ``paid_on_order`` unless a minimum was topped up).
+        """
+        before = paid_on_order if raw_on_order is None else raw_on_order
+        total = max(before + self.raw(qty, price, liquidity), self.minimum)
         return (total - paid_on_order).quantize(Decimal("0.000001"))
 
 

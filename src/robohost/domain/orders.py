@@ -68,6 +68,7 @@ class Order:
         "oco_id",
         "parent_id",
         "qty",
+        "raw_fees",
         "reason",
         "rested",
         "side",
@@ -117,7 +118,8 @@ class Order:
         self.status = status
         self.filled_qty = 0.0
         self.avg_price = 0.0
-        self.fees: Decimal = ZERO
+        self.fees: Decimal = ZERO  # charged, the minimum included
+        self.raw_fees: Decimal = ZERO  # before the minimum
         self.triggered = False
         self.rested = False  # set once the order has met the market without filling
         self.reason = ""
@@ -147,12 +149,13 @@ class Order:
         if reason:
             self.reason = reason
 
-    def record_fill(self, qty: float, price: float, fee: Decimal, ts: int) -> None:
+    def record_fill(self, qty: float, price: float, fee: Decimal, ts: int, raw_fee: Decimal | None = None) -> None:
         """Add a fill to the order's totals and move it to (partially) filled."""
         total = self.filled_qty + qty
         self.avg_price = (self.avg_price * self.filled_qty + price * qty) / total
         self.filled_qty = total
         self.fees += fee
+        self.raw_fees += fee if raw_fee is None else raw_fee
         done = self.remaining <= 1e-12
         self.move_to(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, ts)
 

@@ -1,8 +1,9 @@
-"""Portfolio accounting: cash, positions with average price, realised and unrealised P&L, fees.
+"""Portfolio accounting: cash, positions with their cost basis, realised and unrealised P&L, fees.
 
-Money that is summed (cash, fees, realised P&L) is exact (Decimal); prices and the per-bar mark
-to market are floats. The identity ``cash + market value == starting cash + realised + unrealised
-- fees`` holds after any sequence of fills. Imports only the standard library.
+Money that is summed (cash, cost basis, fees, realised P&L) is exact (Decimal); prices and the
+per-bar mark to market are floats. Keeping each position's cost basis (not a rounded average price)
+makes the identity ``cash + market value == starting cash + realised + unrealised - fees`` exact
+after any sequence of fills. Imports only the standard library.
 """
 
 from __future__ import annotations
@@ -12,19 +13,28 @@ from decimal import Decimal
 from robohost.domain.orders import Fill
 from robohost.domain.values import ZERO, Side, dec
 
+COST_QUANTUM = Decimal("1e-10")
+"""A partial close takes its share of the cost basis rounded to this (the database's money scale), so every
+amount stays a short exact decimal and sums of them never lose a digit."""
+
 
 class Position:
-    """A holding in one symbol: signed quantity, average entry price, realised P&L."""
+    """A holding in one symbol: signed quantity, signed cost basis, realised P&L, last price."""
 
-    __slots__ = ("avg_price", "last_price", "qty", "qty_f", "realized", "symbol")
+    __slots__ = ("cost", "last_price", "qty", "qty_f", "realized", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.qty: Decimal = ZERO
         self.qty_f = 0.0  # float mirror of qty for the hot path
-        self.avg_price: Decimal = ZERO
+        self.cost: Decimal = ZERO  # what the open quantity cost: positive long, negative (proceeds) short
         self.realized: Decimal = ZERO
         self.last_price = 0.0
+
+    @property
+    def avg_price(self) -> Decimal:
+        """Average entry price of the open quantity (0 when flat)."""
+        return self.cost / self.qty if self.qty else ZERO
 
     def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
         """Apply a fill; return the realised P&L it produced (before fees)."""
@@ -32,16 +42,15 @@ class Position:
         new = old + signed_qty
         realized = ZERO
         if old == 0 or (old > 0) == (signed_qty > 0):
-            # opening or adding: a new weighted average
-            self.avg_price = (self.avg_price * abs(old) + price * abs(signed_qty)) / abs(new)
+            self.cost += signed_qty * price  # opening or adding
         else:
             closed = min(abs(signed_qty), abs(old))
+            removed = self.cost if closed == abs(old) else (self.cost * closed / abs(old)).quantize(COST_QUANTUM)
             direction = 1 if old > 0 else -1
-            realized = (price - self.avg_price) * closed * direction
-            if new == 0:
-                self.avg_price = ZERO
-            elif (new > 0) != (old > 0):
-                self.avg_price = price  # flipped through flat: the remainder opened at this price
+            realized = direction * closed * price - removed
+            self.cost -= removed
+            if new != 0 and (new > 0) != (old > 0):
+                self.cost = new * price  # flipped through flat: the remainder opened at this price
         self.qty = new
         self.qty_f = float(new)
         self.realized += realized
@@ -49,7 +58,7 @@ class Position:
 
     def unrealized(self) -> Decimal:
         """Exact unrealised P&L at the last price."""
-        return (dec(self.last_price) - self.avg_price) * self.qty if self.qty else ZERO
+        return self.qty * dec(self.last_price) - self.cost if self.qty else ZERO
 
 
 class Portfolio:
@@ -61,6 +70,7 @@ class Portfolio:
         self.cash_f = float(starting_cash)
         self.fees: Decimal = ZERO
         self.realized: Decimal = ZERO
+        self.round_trips = 0  # positions closed (to flat, or flipped through it)
         self.positions: dict[str, Position] = {}
         self.held: list[Position] = []  # positions with a non-zero quantity, for the mark to market
 
@@ -79,7 +89,10 @@ class Portfolio:
         pos = self.position(fill.symbol)
         if pos.last_price == 0.0:
             pos.last_price = fill.price
+        was = pos.qty
         realized = pos.apply(signed, price)
+        if was != 0 and (pos.qty == 0 or (pos.qty > 0) != (was > 0)):
+            self.round_trips += 1
         self.cash -= signed * price + fill.fee
         self.cash_f = float(self.cash)
         self.fees += fill.fee

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from decimal import Decimal
 
 from robohost.domain.fill_model import FillRules, Match, is_adverse_exit, match_bar, match_quote, match_trade
 from robohost.domain.orders import Fill, Order, OrderStatus
@@ -40,9 +41,13 @@ class PaperBroker:
         self.orders: dict[str, Order] = {}  # every open order, by id
         self.working: dict[str, list[Order]] = {}  # open orders per symbol, in submission order
         self.tiers: dict[str, int] = {}  # symbol -> the event kind that decides its fills
-        self.changed: list[Order] = []
-        self.fills: list[tuple[Fill, Order]] = []
+        self.changed: list[tuple[Order, OrderStatus]] = []  # each change, with the status it moved to
+        self.fills: list[tuple[Fill, Order, Decimal]] = []  # booked fills, with their realised P&L
         self._fill_seq = 0
+        self._release_exits_on_cancel = True
+
+    def _note(self, order: Order) -> None:
+        self.changed.append((order, order.status))
 
     # -- submission ---------------------------------------------------------------------------
     def next_order_id(self) -> str:
@@ -53,21 +58,33 @@ class PaperBroker:
     def reject(self, order: Order, ts: int, reason: str) -> None:
         """Refuse an order before it reaches the market."""
         order.move_to(OrderStatus.REJECTED, ts, reason)
-        self.changed.append(order)
+        self._note(order)
 
     def accept(self, order: Order) -> None:
         """Put a checked order on its way to the simulated market."""
         self.orders[order.id] = order
         self.working.setdefault(order.symbol, []).append(order)
-        self.changed.append(order)
+        self._note(order)
 
     def cancel(self, order_id: str, ts: int, reason: str = "cancelled by the robot") -> bool:
-        """Cancel an open order (and its held bracket exits); return False if it is not open."""
+        """Cancel an open order; return False if it is not open.
+
+        Cancelling a partly filled bracket entry releases its exits for the filled quantity.
+        """
         order = self.orders.get(order_id)
         if order is None or not order.is_open:
             return False
         self._close(order, OrderStatus.CANCELLED, ts, reason)
         return True
+
+    def cancel_all(self, ts: int, reason: str) -> None:
+        """Cancel every open order and release no bracket exit (the kill switch)."""
+        self._release_exits_on_cancel = False
+        try:
+            for order in self.open_orders():
+                self.cancel(order.id, ts, reason)
+        finally:
+            self._release_exits_on_cancel = True
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders, optionally of one symbol, in submission order."""
@@ -171,7 +188,7 @@ class PaperBroker:
                 continue  # not yet in the market during this event
             if status is OrderStatus.PENDING:
                 order.move_to(OrderStatus.WORKING, ts)
-                self.changed.append(order)
+                self._note(order)
                 if order.tif is TimeInForce.DAY:
                     order.day_end_ts = day_end(ts)
             elif order.tif is TimeInForce.DAY and ts >= order.day_end_ts:
@@ -180,8 +197,6 @@ class PaperBroker:
             found = decide(order)
             if found is None:
                 order.rested = True
-                if order.triggered and order.type is OrderType.STOP_LIMIT:
-                    self.changed.append(order)
                 continue
             matches.append((order, found[0], found[1]))
         if not matches:
@@ -197,7 +212,7 @@ class PaperBroker:
                 buy_cap -= qty
             else:
                 sell_cap -= qty
-            self._fill(order, qty, price, liquidity, ts, tier, order.id in ambiguous)
+            self._fill(order, qty, price, liquidity, max(ts, order.active_ts), tier, order.id in ambiguous)
 
     @staticmethod
     def _resolve_oco(matches: list[tuple[Order, float, Liquidity]]) -> set[str]:
@@ -226,10 +241,9 @@ class PaperBroker:
         pos = self.portfolio.positions.get(order.symbol)
         held = pos.qty_f if pos is not None else 0.0
         if order.side is Side.SELL and not rules.allow_short:
-            if held <= 0.0:
-                self._close(order, OrderStatus.CANCELLED, ts, "nothing to sell: short selling is off")
+            qty = floor_to_step(min(qty, held), rules.lot_size)  # never below flat: wait for the position
+            if qty <= 0.0:
                 return 0.0
-            qty = min(qty, held)
         if order.side is Side.BUY and held >= 0.0:
             cash = self.portfolio.cash_f
             unit = price * (1.0 + float(rules.fees.taker_rate)) + float(rules.fees.per_unit)
@@ -251,7 +265,9 @@ class PaperBroker:
         ambiguous: bool,
     ) -> None:
         price = round_to_step(price, self.rules.tick_size)
-        fee = self.rules.fees.fee(qty, price, liq, order.fees)
+        fees = self.rules.fees
+        raw = fees.raw(qty, price, liq)
+        fee = fees.fee(qty, price, liq, order.fees, order.raw_fees)
         self._fill_seq += 1
         fill = Fill(
             id=f"{order.id}-f{self._fill_seq}",
@@ -266,9 +282,9 @@ class PaperBroker:
             tier=tier,
             ambiguous=ambiguous,
         )
-        order.record_fill(qty, price, fee, ts)
-        self.changed.append(order)
-        self.fills.append((fill, order))
+        order.record_fill(qty, price, fee, ts, raw)
+        self._note(order)
+        self.fills.append((fill, order, self.portfolio.apply_fill(fill)))
         if order.oco_id is not None:
             self._reduce_sibling(order, ts)
         if order.status is OrderStatus.FILLED:
@@ -283,11 +299,11 @@ class PaperBroker:
             self._close(sibling, OrderStatus.CANCELLED, ts, f"one-cancels-other: {order.id} filled")
         else:
             sibling.qty = sibling.filled_qty + order.remaining
-            self.changed.append(sibling)
+            self._note(sibling)
 
     def _close(self, order: Order, status: OrderStatus, ts: int, reason: str) -> None:
         order.move_to(status, ts, reason)
-        self.changed.append(order)
+        self._note(order)
         self._retire(order, ts)
 
     def _retire(self, order: Order, ts: int) -> None:
@@ -296,7 +312,8 @@ class PaperBroker:
             self.working[order.symbol].remove(order)
         if order.stop_loss is None and order.take_profit is None:
             return
-        if order.filled_qty > 0.0:
+        cancelled = order.status is OrderStatus.CANCELLED
+        if order.filled_qty > 0.0 and (self._release_exits_on_cancel or not cancelled):
             self._release_exits(order, ts)
 
     def _release_exits(self, entry: Order, ts: int) -> None:

@@ -73,7 +73,14 @@ def check_order(state: EngineState, order: Order, now: int) -> Refusal | None:
         available = portfolio.cash_f - broker.reserved_cash()
         if need > available + 1e-9:
             return Refusal(f"insufficient buying power: needs {need:,.2f}, available {available:,.2f}")
-    breach = state.risk.check_order(now, signed, price, committed + signed, portfolio.gross_exposure(), committed)
+    breach = state.risk.check_order(now, signed, price, committed + signed, committed_exposure(state), committed)
     if breach is not None:
         return Refusal(f"risk limit {breach[0]}: {breach[1]}", breach[0])
     return None
+
+
+def committed_exposure(state: EngineState) -> float:
+    """Gross exposure if every open order filled: the sum over symbols of |committed quantity| x last price."""
+    broker = state.broker
+    symbols = set(broker.working) | {p.symbol for p in state.portfolio.held}
+    return sum(abs(broker.committed_qty(s)) * state.last_price[state.index[s]] for s in symbols)

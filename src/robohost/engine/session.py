@@ -13,6 +13,7 @@ import math
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -133,7 +134,7 @@ class Session:
             status,
             state.seq + 1,
             state.rejected_count,
-            state.round_trips,
+            state.portfolio.round_trips,
             state.halted,
             state.portfolio.equity_f(),
             state.max_drawdown,
@@ -334,9 +335,7 @@ class Session:
         if state.halted is not None:
             return
         state.halted = reason
-        broker = state.broker
-        for order in broker.open_orders():
-            broker.cancel(order.id, now, "robot halted")
+        state.broker.cancel_all(now, "robot halted")
         self.batch.risk_events.append(RiskEventRecord(self.run.id, self.run.robot, now, "halt", rule, reason))
         self._event("halted", seq, now, {"rule": rule, "reason": reason})
         self.log.error("robot %s halted: %s", self.run.robot, reason)
@@ -367,7 +366,7 @@ class Session:
             )
 
     def _drain(self, seq: int, now: int) -> None:
-        """Turn what the broker reports into records, book fills, and tell the robot of its fills."""
+        """Turn what the broker reports into records, and tell the robot of its fills."""
         state = self.state
         broker = state.broker
         run_id, robot = self.run.id, self.run.robot
@@ -376,13 +375,13 @@ class Session:
             broker.changed.clear()
             fills = broker.fills[:]
             broker.fills.clear()
-            for order in changed:
+            for order, status in changed:
                 self.batch.orders[order.id] = _order_record(order, run_id, robot)
-                if order.status in _JOURNALLED:
-                    self._event(f"order_{order.status}", seq, order.updated_ts, _order_event(order))
-            for fill, order in fills:
-                self._book(fill, order, seq)
-            for fill, _ in fills:
+                if status in _JOURNALLED:
+                    self._event(f"order_{status}", seq, now, _order_event(order, status))
+            for fill, order, realized in fills:
+                self._record_fill(fill, order, realized, seq)
+            for fill, _, _ in fills:
                 try:
                     state.strategy.on_fill(fill, self.ctx)
                 except Exception as exc:
@@ -390,15 +389,9 @@ class Session:
                 if self.ctx.requests:
                     self._submit(seq, now)
 
-    def _book(self, fill: Fill, order: Order, seq: int) -> None:
-        state = self.state
-        portfolio = state.portfolio
-        before = portfolio.positions.get(fill.symbol)
-        was = before.qty_f if before is not None else 0.0
-        realized = portfolio.apply_fill(fill)
-        pos = portfolio.positions[fill.symbol]
-        if was != 0.0 and (pos.qty_f == 0.0 or (pos.qty_f > 0) != (was > 0)):
-            state.round_trips += 1
+    def _record_fill(self, fill: Fill, order: Order, realized: Decimal, seq: int) -> None:
+        """Add a booked fill, the position it left and its journal line to the batch."""
+        pos = self.state.portfolio.positions[fill.symbol]
         run_id, robot = self.run.id, self.run.robot
         self.batch.fills.append(
             FillRecord(
@@ -433,6 +426,7 @@ class Session:
                 "fee": str(fill.fee),
                 "tier": str(fill.tier),
                 "ambiguous": fill.ambiguous,
+                "order_status": str(order.status),
             },
         )
 
@@ -485,7 +479,7 @@ def _order_record(order: Order, run_id: str, robot: str) -> OrderRecord:
     )
 
 
-def _order_event(order: Order) -> dict[str, Any]:
+def _order_event(order: Order, status: OrderStatus) -> dict[str, Any]:
     data: dict[str, Any] = {
         "order_id": order.id,
         "symbol": order.symbol,
@@ -493,6 +487,6 @@ def _order_event(order: Order) -> dict[str, Any]:
         "type": str(order.type),
         "qty": order.qty,
     }
-    if order.status is OrderStatus.REJECTED or order.reason:
+    if status is not OrderStatus.PENDING and order.reason:
         data["reason"] = order.reason
     return data

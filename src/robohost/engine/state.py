@@ -49,7 +49,6 @@ class EngineState:
         self.seq = -1  # last market event fully processed
         self.events_processed = 0
         self.rejected_count = 0
-        self.round_trips = 0
         self.started = False
         self.halted: str | None = None
         self.day_end = -1

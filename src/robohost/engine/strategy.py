@@ -58,7 +58,7 @@ def merge_params(defaults: Mapping[str, Any], given: Mapping[str, Any], where: s
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             value = float(value) if ok else value
         else:
-            ok = isinstance(value, type(default))
+            ok = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
         if not ok:
             raise StrategyError(
                 f"{where}.{key}: expected {type(default).__name__} like the default {default!r}, got {value!r}"

@@ -189,8 +189,8 @@ class PaperTrading:
             run, state, resumed_from = self._restore(unfinished, feed, strategy_cls, ctx, clock)
         else:
             run = self._new_run(feed)
+            state = self._fresh_state(run, feed, strategy_cls)  # refuses bad params before a run exists
             self.journal.start_run(run)
-            state = self._fresh_state(run, feed, strategy_cls)
         ctx.bind(state)
         settings = SessionSettings(
             commit_every=self.cfg.commit_every,

@@ -123,8 +123,10 @@ def test_merge_orders_by_time_then_kind_then_symbol_index(tmp_path: Path) -> Non
     feed = load_replay([f"B={b}", f"C={c}", f"A={a}"], symbols=["C", "B", "A"])
     assert list(feed.symbols) == ["C", "B", "A"]
     got = [(kind, sym, (ts - T0) // NS_PER_MINUTE) for _, kind, sym, ts, *_ in feed.events(0)]
-    # A's second row goes back in time: it stays right after A's first row (running max 2).
-    assert got == [(BAR, 0, 0), (TRADE, 1, 0), (TRADE, 1, 1), (BAR, 2, 2), (BAR, 2, 0), (BAR, 0, 3)]
+    # Bars count from their close (C's bars are 3 minutes long, and A takes that length): B's trades at
+    # 0 and 1 come before C's first bar (closing at 3). A's second row goes back in time: it stays right
+    # after A's first row (running max: closes at 5).
+    assert got == [(TRADE, 1, 0), (TRADE, 1, 1), (BAR, 0, 0), (BAR, 2, 2), (BAR, 2, 0), (BAR, 0, 3)]
 
 
 def test_out_of_order_and_duplicate_rows_stay_in_place(tmp_path: Path) -> None:

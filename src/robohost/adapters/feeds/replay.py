@@ -9,9 +9,10 @@ Naive times are read in the given timezone; everything is stored as ns since the
 The feed never cleans data: NaN, infinities, negative prices, high below low, duplicate or
 out-of-order timestamps all pass through unchanged (unparseable numbers become NaN), because
 the engine rejects and counts them. Several symbols and files are merged into one stream
-sorted stably by (running maximum of the time within its own (symbol, kind) sequence, kind,
-symbol index, position in the input), so no sequence is ever reordered and an out-of-order row
-stays right behind its predecessor. Files of one symbol and kind are read in the order given.
+sorted stably by (running maximum of the time the event is known within its own (symbol, kind)
+sequence — a bar's end, a trade's or quote's time —, kind, symbol index, position in the input),
+so no sequence is ever reordered, an out-of-order row stays right behind its predecessor, and no
+bar is seen before the trades and quotes inside it. Files of one symbol and kind are read in the order given.
 
 Loading uses pandas and numpy; ``events`` runs over plain lists (the engine's hot path).
 This module must not import robohost.config, robohost.cli, robohost.services or robohost.adapters.db.
@@ -448,11 +449,15 @@ def _assemble(
     if not len(ts):
         raise DataError("no market events left after filtering by symbols and time; check start/end and symbols")
 
+    intervals = _intervals(sym[kind == BAR], ts[kind == BAR], universe)
     group = sym * 3 + kind
     if (group == group[0]).all():
         order = None  # one sequence: its own order is already the merged order
     else:
-        running_max = pd.Series(ts).groupby(group).cummax().to_numpy()
+        # a bar is known when it closes: merge bars by their end, trades and quotes by their time
+        lengths = np.array([intervals[s] for s in universe], dtype=np.int64)
+        known_at = np.where(kind == BAR, ts + lengths[sym], ts)
+        running_max = pd.Series(known_at).groupby(group).cummax().to_numpy()
         order = np.lexsort((sym, kind, running_max))
 
     kinds_by_symbol: dict[str, frozenset[int]] = {s: frozenset() for s in universe}
@@ -477,7 +482,7 @@ def _assemble(
         ts=listed(ts),
         fields=[listed(column) for column in fields],
         kinds_by_symbol=kinds_by_symbol,
-        intervals_ns=_intervals(sym[kind == BAR], ts[kind == BAR], universe),
+        intervals_ns=intervals,
         signature=signature.hexdigest(),
         span_ns=(int(ts.min()), int(ts.max())),
         speed=speed,
@@ -485,7 +490,23 @@ def _assemble(
 
 
 def _intervals(sym: np.ndarray, ts: np.ndarray, universe: list[str]) -> dict[str, int]:
-    """Most common positive gap between consecutive bars of each symbol (ties: the shortest)."""
+    """Bar length per symbol: the most common positive gap between its consecutive bars (ties: the shortest).
+
+    A symbol whose bars show no gap (a single bar) takes the length most symbols have; symbols without
+    bars get 0.
+    """
+    result = _gaps(sym, ts, universe)
+    lengths = [v for v in result.values() if v > 0]
+    if lengths:
+        common = max(sorted(set(lengths)), key=lengths.count)
+        for name in set(universe[i] for i in np.unique(sym).tolist()):
+            if result[name] == 0:
+                result[name] = common
+    return result
+
+
+def _gaps(sym: np.ndarray, ts: np.ndarray, universe: list[str]) -> dict[str, int]:
+    """Most common positive gap between consecutive bars of each symbol (0 where there is none)."""
     result = dict.fromkeys(universe, 0)
     by_symbol = np.argsort(sym, kind="stable")
     sym, ts = sym[by_symbol], ts[by_symbol]
