@@ -9,17 +9,23 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from operator import attrgetter
+from typing import Any, ClassVar
 
 
 class _FastPickle:
     """Pickle a frozen slotted record as (class, field values): several times cheaper than the default."""
 
     __slots__ = ()
+    _getters: ClassVar[dict[type, attrgetter[Any]]] = {}
 
     def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
-        names: tuple[str, ...] = type(self).__slots__  # a slotted dataclass: the field names, in order
-        return type(self), tuple(getattr(self, name) for name in names)
+        cls = type(self)
+        getter = _FastPickle._getters.get(cls)
+        if getter is None:
+            names: tuple[str, ...] = cls.__slots__  # a slotted dataclass: the field names, in order
+            getter = _FastPickle._getters[cls] = attrgetter(*names)
+        return cls, getter(self)
 
 
 @dataclass(frozen=True, slots=True)
