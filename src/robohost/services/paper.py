@@ -170,7 +170,11 @@ class PaperTrading:
         finally:
             writer.close()
         summary = self._summary(run, state, result)
-        if result.status != "stopped":
+        if result.status == "stopped":
+            reason = f"run {run.id} stopped after event {state.seq}; 'robohost run' resumes it"
+            self.read.set_robot_state(self.robot, "idle", reason, time.time_ns())
+            self.log.warning(reason)
+        else:
             payload = {**summary.as_dict(), "status": result.status, "rejected": result.rejected_count}
             if result.halt_reason:
                 payload["halt_reason"] = result.halt_reason
