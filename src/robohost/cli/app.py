@@ -5,6 +5,7 @@ A ``RobohostError`` becomes one line on stderr and its exit code; ``--debug`` sh
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -45,6 +46,19 @@ def main_options(
     """robohost: paper trading for your robot."""
     Settings.home = home
     Settings.debug = debug
+    _console_logging(debug)
+
+
+def _console_logging(debug: bool) -> None:
+    """Warnings (everything with --debug) of robohost's loggers go to stderr as one line each."""
+    log = logging.getLogger("robohost")
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    if not any(getattr(h, "robohost_console", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.robohost_console = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
 
 
 app.command()(home_cmds.init)

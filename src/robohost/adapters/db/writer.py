@@ -4,16 +4,20 @@ The engine pickles each batch onto a pipe and carries on; the writer (a child pr
 database connection) commits the batches in order, one transaction each, and acknowledges them. At most
 ``max_pending`` batches are in flight, so a slow disk slows the engine instead of growing memory.
 
-Crash semantics: if the engine is killed, the writer still commits every batch it has received (each is
-whole and in order) and exits at the end of the pipe; batches lost in flight are recomputed exactly from
+Crash semantics: if the engine is killed, the kernel kills the writer with it (a batch being written rolls
+back whole), so no orphan writes behind a resumed run; batches lost in flight are recomputed exactly from
 the last committed checkpoint. A failed commit stops the writer (later batches would leave a gap) and is
 raised to the engine as a ``JournalError``. Must not import config, cli or services.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
 import queue
+import signal
 import socket
 import sys
 import threading
@@ -28,6 +32,7 @@ from robohost.errors import JournalError
 _OK = "ok"
 _FAILED = "failed"
 _END = "end of pipe"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 PIPE_BUFFER_BYTES = 4 * 1024 * 1024
 WRITER_SWITCH_INTERVAL_S = 0.0002
 """In the writer process the committer holds the GIL while it binds rows; a short switch interval hands it
@@ -58,8 +63,25 @@ def _receive_all(pipe: Connection, inbox: queue.Queue[Any]) -> None:
             return
 
 
-def _serve(url: str, pipe: Connection) -> None:
+def _die_with(parent_pid: int) -> None:
+    """Have the kernel kill this process the moment its parent dies (Linux), and check it is still alive.
+
+    A writer that outlived a killed engine could still be committing while a new engine resumes from
+    the checkpoint before, and the two would write the same rows. Dying with the parent is safe: a batch
+    being written is one transaction, so it rolls back whole.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphan writer still only commits whole batches
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _serve(url: str, pipe: Connection, parent_pid: int) -> None:
     """The writer process: commit each batch received, acknowledge it, stop at the end of the pipe."""
+    _die_with(parent_pid)
     sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)  # let the reader thread drain the pipe promptly
     engine = make_engine(url)
     journal = SqlJournal(engine)
@@ -94,7 +116,9 @@ class ProcessJournal:
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         _widen(self._pipe)
-        self._process = context.Process(target=_serve, args=(url, child), name="robohost-writer", daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(url, child, os.getpid()), name="robohost-writer", daemon=True
+        )
         self._process.start()
         child.close()
         self._in_flight = 0
