@@ -31,6 +31,7 @@ from robohost.domain.market import (
     trade_problem,
 )
 from robohost.domain.orders import Fill, Order, OrderStatus
+from robohost.domain.portfolio import Position
 from robohost.engine.clock import TradingDays
 from robohost.engine.ports import Clock, Journal, MarketEvent, MarketFeed
 from robohost.engine.pretrade import check_order
@@ -411,9 +412,7 @@ class Session:
                 realized,
             )
         )
-        self.batch.positions[fill.symbol] = PositionRecord(
-            run_id, robot, fill.symbol, pos.qty, pos.avg_price, pos.realized, pos.last_price, fill.ts
-        )
+        self.batch.positions[fill.symbol] = self._position_record(pos, fill.ts)
         self._event(
             "fill",
             seq,
@@ -430,6 +429,11 @@ class Session:
             },
         )
 
+    def _position_record(self, pos: Position, ts: int) -> PositionRecord:
+        return PositionRecord(
+            self.run.id, self.run.robot, pos.symbol, pos.qty, pos.avg_price, pos.realized, pos.last_price, ts
+        )
+
     def _event(self, type_: str, seq: int, ts: int, data: dict[str, Any]) -> None:
         self.batch.events.append(EventRecord(self.run.id, seq, ts, type_, data))
 
@@ -441,6 +445,9 @@ class Session:
             state.peak_equity = float(peaks[-1])
             state.max_drawdown = max(state.max_drawdown, float((1.0 - curve / peaks).max()))
         state.events_processed = state.seq + 1
+        now = self.clock.now_ns()
+        for pos in state.portfolio.held:  # their last prices moved since their fills
+            self.batch.positions[pos.symbol] = self._position_record(pos, now)
         self.batch.checkpoint = Checkpoint(
             self.run.id,
             state.seq,
