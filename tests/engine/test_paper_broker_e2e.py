@@ -217,6 +217,25 @@ def test_bracket_exits_start_after_the_entry_and_the_stop_wins_an_ambiguous_bar(
     assert run.read.positions(run.run_id)[0].qty == 0
 
 
+def test_a_stop_and_a_limit_on_one_side_inside_one_bar_fill_stop_first(db_url: str) -> None:
+    """Not a bracket: a robot that may sell short placed a sell stop and a sell limit; one bar holds both."""
+    frame = bars(
+        SYMBOL,
+        [
+            (100, 100, 100, 100, 1e6),
+            (100, 100, 100, 100, 1e6),  # the entry fills
+            (100, 100, 100, 100, 1e6),  # the sells reach the market
+            (100, 111, 94, 100, 1e6),  # both inside the bar
+        ],
+    )
+    steps = plan(buy(0, 10), sell(1, 10, limit=110.0, tif="gtc"), sell(1, 10, stop=95.0, tif="gtc"))
+    run = run_robot(db_url, Scripted, frame, params=steps, fills={"allow_short": True})
+    _, target, stop = run.read.orders("bot")
+    fills = run.read.fills("bot")[1:]
+    assert [(f.order_id, f.price, f.ambiguous) for f in fills] == [(stop.id, 95.0, True), (target.id, 110.0, False)]
+    assert run.read.positions(run.run_id)[0].qty == -10
+
+
 def test_bracket_take_profit_cancels_the_stop(db_url: str) -> None:
     frame = bars(SYMBOL, [(100, 100, 100, 100, 1e6)] * 2 + [(100, 111, 99, 105, 1e6), (100, 100, 80, 90, 1e6)])
     run = run_robot(db_url, Scripted, frame, params=plan(buy(0, 10, stop_loss=95.0, take_profit=110.0)))

@@ -201,7 +201,7 @@ class PaperBroker:
             matches.append((order, found[0], found[1]))
         if not matches:
             return
-        ambiguous = self._resolve_oco(matches)
+        ambiguous = self._worse_first(matches, tier)
         for order, price, liquidity in matches:
             if not order.is_open:
                 continue
@@ -215,21 +215,23 @@ class PaperBroker:
             self._fill(order, qty, price, liquidity, max(ts, order.active_ts), tier, order.id in ambiguous)
 
     @staticmethod
-    def _resolve_oco(matches: list[tuple[Order, float, Liquidity]]) -> set[str]:
-        """Where both exits of a bracket could fill in one event, keep the worse (the stop)."""
-        drop: set[int] = set()
+    def _worse_first(matches: list[tuple[Order, float, Liquidity]], tier: FillTier) -> set[str]:
+        """Order a bar's matches by the worse path; return the ids of the fills to flag ambiguous.
+
+        A bar does not say whether its high or its low came first. Where a stop and a limit on the same side
+        could both fill in it (a position's stop-loss and its target, say the two exits of a bracket), the
+        stop is assumed to have come first and its fill is flagged; a bracket's target is then cancelled
+        (one-cancels-other), a plain limit fills after it if volume and position rules allow.
+        """
+        if tier is not FillTier.BAR:
+            return set()
         ambiguous: set[str] = set()
-        for order, _, _ in matches:
-            sibling = order.oco_id
-            if sibling is None or order.id > sibling:
-                continue
-            idx = [i for i, m in enumerate(matches) if m[0].id in (order.id, sibling)]
-            if len(idx) == 2:
-                worse = next(i for i in idx if is_adverse_exit(matches[i][0]))
-                drop.update(i for i in idx if i != worse)
-                ambiguous.add(matches[worse][0].id)
-        if drop:
-            matches[:] = [m for i, m in enumerate(matches) if i not in drop]
+        for side in (Side.BUY, Side.SELL):
+            stops = [m[0].id for m in matches if m[0].side is side and is_adverse_exit(m[0])]
+            if stops and any(m[0].side is side and m[0].type is OrderType.LIMIT for m in matches):
+                ambiguous.update(stops)
+        if ambiguous:
+            matches.sort(key=lambda m: m[0].id not in ambiguous)  # stable: the stops first
         return ambiguous
 
     def _fillable(self, order: Order, price: float, room: float, ts: int) -> float:
@@ -270,7 +272,7 @@ class PaperBroker:
         fee = fees.fee(qty, price, liq, order.fees, order.raw_fees)
         self._fill_seq += 1
         fill = Fill(
-            id=f"{order.id}-f{self._fill_seq}",
+            id=f"{self.run_id}-F{self._fill_seq:07d}",  # zero-padded: sorts in the order fills happened
             order_id=order.id,
             symbol=order.symbol,
             side=order.side,
