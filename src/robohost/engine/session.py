@@ -24,7 +24,6 @@ from robohost.domain.market import (
     QUOTE,
     TRADE,
     Bar,
-    Quote,
     Trade,
     bar_problem,
     quote_problem,
@@ -104,7 +103,6 @@ class Session:
         self.progress: Callable[[int], None] | None = None
         self._bars = [Bar(s, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for s in state.symbols]
         self._trades = [Trade(s, 0, 0.0, 0.0) for s in state.symbols]
-        self._quote = Quote("", 0, 0.0, 0.0, 0.0, 0.0)
         self._intervals = [feed.intervals_ns.get(s, 0) for s in state.symbols]
         kinds = feed.kinds
         for s in state.symbols:
