@@ -58,6 +58,10 @@ class CrashingFeed:
     def signature(self) -> str:
         return self.feed.signature
 
+    def event_columns(self) -> None:
+        """Like a live feed, it keeps no columns: the engine then keeps bar values itself."""
+        return None
+
     def events(self, start_seq: int) -> Iterator[MarketEvent]:
         for event in self.feed.events(start_seq):
             if event[0] >= self.crash_after:

@@ -1,4 +1,9 @@
-"""Bounded per-symbol bar history behind ``ctx.history``: cheap appends, numpy arrays on request."""
+"""Bounded per-symbol bar history behind ``ctx.history``: cheap appends, numpy arrays on request.
+
+Two kinds: ``BarHistory`` keeps the bars' values (for live feeds); ``SeqHistory`` keeps only the event
+numbers of the accepted bars and reads their values from the feed's columns when asked (for replays,
+which hold every event anyway): one integer appended per bar.
+"""
 
 from __future__ import annotations
 
@@ -64,3 +69,28 @@ class BarHistory:
             np.array(self._close[start:], dtype=np.float64),
             np.array(self._volume[start:], dtype=np.float64),
         )
+
+
+class SeqHistory:
+    """Keeps the event numbers of at least the last ``size`` accepted bars of one symbol."""
+
+    __slots__ = ("seqs", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.seqs = array("q")  # the engine appends to it directly
+
+    def trim(self) -> None:
+        """Drop all but the last ``size`` numbers (the engine calls this at each commit)."""
+        if len(self.seqs) > self.size:
+            del self.seqs[: len(self.seqs) - self.size]
+
+    def __len__(self) -> int:
+        return min(len(self.seqs), self.size)
+
+    def last(self, n: int, columns: History) -> History:
+        """Copies of the last ``n`` bars, gathered from the feed's ``columns`` (fewer at the start)."""
+        n = max(0, min(n, self.size, len(self.seqs)))
+        picks = np.frombuffer(self.seqs, dtype=np.int64)[len(self.seqs) - n :].copy()
+        ts, o, h, lo, c, v = columns
+        return History(ts[picks], o[picks], h[picks], lo[picks], c[picks], v[picks])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
+from robohost.engine.history import History
 from robohost.engine.records import Batch, Checkpoint, RunRecord
 
 MarketEvent = tuple[int, int, int, int, float, float, float, float, float]
@@ -57,6 +58,10 @@ class MarketFeed(Protocol):
 
     def events(self, start_seq: int) -> Iterator[MarketEvent]:
         """Yield events in time order, beginning with the event numbered ``start_seq``."""
+        ...
+
+    def event_columns(self) -> History | None:
+        """Every event's time and fields as numpy arrays indexed by seq, if the feed holds them (a replay)."""
         ...
 
 

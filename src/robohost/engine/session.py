@@ -32,6 +32,7 @@ from robohost.domain.market import (
 from robohost.domain.orders import Fill, Order, OrderStatus
 from robohost.domain.portfolio import Position
 from robohost.engine.clock import TradingDays
+from robohost.engine.history import BarHistory, SeqHistory
 from robohost.engine.ports import Clock, Journal, MarketEvent, MarketFeed
 from robohost.engine.pretrade import check_order
 from robohost.engine.records import (
@@ -104,6 +105,7 @@ class Session:
         self._bars = [Bar(s, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for s in state.symbols]
         self._trades = [Trade(s, 0, 0.0, 0.0) for s in state.symbols]
         self._intervals = [feed.intervals_ns.get(s, 0) for s in state.symbols]
+        ctx.event_columns = feed.event_columns()
         kinds = feed.kinds
         for s in state.symbols:
             present = kinds.get(s, frozenset({BAR}))
@@ -153,7 +155,8 @@ class Session:
         symbols = state.symbols
         intervals = self._intervals
         bars = self._bars
-        histories = state.histories
+        seq_appends = [h.seqs.append if isinstance(h, SeqHistory) else None for h in state.histories]
+        value_histories = [h if isinstance(h, BarHistory) else None for h in state.histories]
         indicators = state.indicators
         last_bar_ts, last_trade_ts, last_quote_ts = state.last_ts
         last_price = state.last_price
@@ -188,9 +191,13 @@ class Session:
                 pos = positions.get(symbol)
                 if pos is not None:
                     pos.last_price = f4
-                hist = histories[si]
-                if hist is not None:
-                    hist.append(ts, f1, f2, f3, f4, f5)
+                remember = seq_appends[si]
+                if remember is not None:
+                    remember(seq)  # a replay's history: the event number is enough
+                else:
+                    hist = value_histories[si]
+                    if hist is not None:
+                        hist.append(ts, f1, f2, f3, f4, f5)
                 for ind in indicators[si]:
                     ind.update(f4)
                 bar = bars[si]
@@ -443,6 +450,9 @@ class Session:
             state.peak_equity = float(peaks[-1])
             state.max_drawdown = max(state.max_drawdown, float((1.0 - curve / peaks).max()))
         state.events_processed = state.seq + 1
+        for hist in state.histories:
+            if isinstance(hist, SeqHistory):
+                hist.trim()
         now = self.clock.now_ns()
         for pos in state.portfolio.held:  # their last prices moved since their fills
             self.batch.positions[pos.symbol] = self._position_record(pos, now)

@@ -16,7 +16,7 @@ from typing import Any
 from robohost.domain.indicators import Indicator
 from robohost.domain.portfolio import Portfolio
 from robohost.domain.risk import RiskGate
-from robohost.engine.history import BarHistory
+from robohost.engine.history import BarHistory, SeqHistory
 from robohost.engine.paper_broker import PaperBroker
 from robohost.engine.strategy import Strategy
 from robohost.errors import StateError, StrategyError
@@ -33,6 +33,7 @@ class EngineState:
         risk: RiskGate,
         strategy: Strategy,
         history_size: int,
+        history_by_seq: bool = False,
     ) -> None:
         self.symbols = list(symbols)
         self.index = {s: i for i, s in enumerate(self.symbols)}
@@ -41,8 +42,9 @@ class EngineState:
         self.risk = risk
         self.strategy = strategy
         self.indicators: list[list[Indicator]] = [[] for _ in self.symbols]
-        self.histories: list[BarHistory | None] = [
-            BarHistory(history_size) if history_size > 0 else None for _ in self.symbols
+        kind = SeqHistory if history_by_seq else BarHistory
+        self.histories: list[BarHistory | SeqHistory | None] = [
+            kind(history_size) if history_size > 0 else None for _ in self.symbols
         ]
         self.last_ts: list[list[int]] = [[-1] * len(self.symbols) for _ in range(3)]  # per kind, per symbol
         self.last_price: list[float] = [0.0] * len(self.symbols)
@@ -64,7 +66,7 @@ class EngineState:
             known = ", ".join(self.symbols)
             raise StrategyError(f"unknown symbol {symbol!r}: this robot trades {known}") from None
 
-    def history_of(self, symbol: str) -> BarHistory:
+    def history_of(self, symbol: str) -> BarHistory | SeqHistory:
         """The bar history of ``symbol``; a ``StrategyError`` if history is switched off."""
         hist = self.histories[self.symbol_index(symbol)]
         if hist is None:

@@ -16,7 +16,7 @@ from robohost.domain.indicators import EMA, RSI, SMA, Indicator
 from robohost.domain.market import Bar, Trade, ns_to_datetime
 from robohost.domain.orders import Fill, Order
 from robohost.domain.values import OrderType, Side, TimeInForce
-from robohost.engine.history import History
+from robohost.engine.history import History, SeqHistory
 from robohost.errors import StrategyError
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class Context:
         self.log = log
         self.requests: list[Order | str] = []  # orders to submit, or ids to cancel
         self.symbols: tuple[str, ...] = ()
+        self.event_columns: History | None = None  # the feed's columns, for a history kept by event number
 
     def bind(self, state: EngineState) -> None:
         """Attach the engine state this context reads and trades on."""
@@ -143,6 +144,9 @@ class Context:
     def history(self, symbol: str, n: int) -> History:
         """The last ``n`` closed bars of ``symbol`` as numpy arrays (fewer at the start)."""
         hist = self._state.history_of(symbol)
+        if isinstance(hist, SeqHistory):
+            assert self.event_columns is not None, "a replay's history reads the feed's columns"
+            return hist.last(n, self.event_columns)
         return hist.last(n)
 
     def sma(self, symbol: str, period: int) -> SMA:

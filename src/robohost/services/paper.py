@@ -229,7 +229,8 @@ class PaperTrading:
         portfolio = Portfolio(cfg.starting_cash)
         broker = PaperBroker(run.id, fill_rules(cfg), portfolio, run.seed)
         strategy = strategy_cls(cfg.params, where=f"robots.{self.robot}.params")
-        return EngineState(feed.symbols, portfolio, broker, RiskGate(risk_limits(cfg)), strategy, cfg.history)
+        by_seq = feed.event_columns() is not None  # a replay: history reads the feed, not copies of it
+        return EngineState(feed.symbols, portfolio, broker, RiskGate(risk_limits(cfg)), strategy, cfg.history, by_seq)
 
     def _restore(
         self, row: RunRow, feed: MarketFeed, strategy_cls: type[Strategy], ctx: Context, clock: SimClock

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robohost.domain.market import BAR, KIND_NAMES, QUOTE, TRADE
+from robohost.engine.history import History
 from robohost.engine.ports import MarketEvent
 from robohost.errors import ConfigError, DataError
 
@@ -86,6 +87,7 @@ class ReplayFeed:
         signature: str,
         span_ns: tuple[int, int] = (0, 0),
         speed: float | None = None,
+        columns: History | None = None,
     ) -> None:
         if speed is not None and not speed > 0.0:
             raise ValueError(f"speed must be positive or None, not {speed!r}")
@@ -99,6 +101,7 @@ class ReplayFeed:
         self._signature = signature
         self._speed = speed
         self._first_ts, self._last_ts = span_ns
+        self._columns = columns
 
     @classmethod
     def from_frame(
@@ -160,6 +163,10 @@ class ReplayFeed:
     def last_ts(self) -> int:
         """Latest event time, ns since the epoch, UTC."""
         return self._last_ts
+
+    def event_columns(self) -> History | None:
+        """Every event's time and five fields as numpy arrays indexed by seq (what ``ctx.history`` reads)."""
+        return self._columns
 
     def __len__(self) -> int:
         return len(self._ts)
@@ -470,6 +477,9 @@ def _assemble(
         signature.update(repr(prefix).encode() + digest)
     signature.update(repr((None if symbols is None else universe, start_ns, end_ns, timezone)).encode())
 
+    def ordered(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
     def listed(values: np.ndarray) -> list[Any]:
         if values.dtype.kind == "f" and np.isnan(values).all():
             return [math.nan] * len(values)  # one shared NaN object instead of a million
@@ -486,6 +496,7 @@ def _assemble(
         signature=signature.hexdigest(),
         span_ns=(int(ts.min()), int(ts.max())),
         speed=speed,
+        columns=History(ordered(ts), *(ordered(column) for column in fields)),
     )
 
 
