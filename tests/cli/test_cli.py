@@ -271,3 +271,23 @@ def test_a_strategy_that_cannot_be_loaded_exits_3(tmp_path: Path) -> None:
 
 def test_version() -> None:
     assert ok("--version").strip().startswith("robohost ")
+
+
+def test_from_and_to_override_the_replay_window(ran_home: Path) -> None:
+    whole = as_json("--home", str(ran_home), "status", "--json")["last_run"]["events"]
+    part = as_json(
+        "--home", str(ran_home), "run", "--no-progress", "--json", "--from", "2002-01-01", "--to", "2003-01-01"
+    )
+    assert part["status"] == "completed"
+    assert 0 < part["events"] < whole
+    assert part["events"] == 3 * 252  # the trading days of 2002 for AAPL, IBM and MSFT (GOOG listed in 2004)
+    times = [p["time"] for p in as_json("--home", str(ran_home), "equity", "--json")]
+    assert times[0] >= "2002-01-01" and times[-1] < "2003-01-02"
+
+
+def test_resume_without_an_unfinished_run_is_a_state_error(ran_home: Path) -> None:
+    assert_one_error_line(robohost("--home", str(ran_home), "run", "--resume"), 5, "no unfinished run")
+
+
+def test_a_bad_speed_is_a_config_error(ran_home: Path) -> None:
+    assert_one_error_line(robohost("--home", str(ran_home), "run", "--speed", "fast"), 2, "speed")
