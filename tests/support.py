@@ -25,7 +25,8 @@ from robohost.adapters.db.migrate import upgrade
 from robohost.adapters.db.queries import ReadModel
 from robohost.adapters.feeds.replay import ReplayFeed, load_replay
 from robohost.config.models import RobotConfig
-from robohost.engine.ports import MarketFeed
+from robohost.engine.history import History
+from robohost.engine.ports import MarketEvent, MarketFeed
 from robohost.services.paper import PaperTrading, ResumeMode, RunOutcome
 
 ROBOT = "bot"
@@ -194,6 +195,35 @@ def quotes(
 def flat_bars(n: int, price: float = 100.0, volume: float = 1_000_000.0, **kwargs: Any) -> pd.DataFrame:
     """``n`` identical bars of ``SYMBOL`` (open = high = low = close = ``price``)."""
     return bars(SYMBOL, [(price, price, price, price, volume)] * n, **kwargs)
+
+
+class WrappedFeed:
+    """A feed that passes everything through to a replay; subclasses change one thing (say, crash)."""
+
+    def __init__(self, feed: ReplayFeed) -> None:
+        self.feed = feed
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self.feed.symbols
+
+    @property
+    def kinds(self) -> Mapping[str, frozenset[int]]:
+        return self.feed.kinds
+
+    @property
+    def intervals_ns(self) -> Mapping[str, int]:
+        return self.feed.intervals_ns
+
+    @property
+    def signature(self) -> str:
+        return self.feed.signature
+
+    def event_columns(self) -> History | None:
+        return self.feed.event_columns()
+
+    def events(self, start_seq: int) -> Iterator[MarketEvent]:
+        return self.feed.events(start_seq)
 
 
 def replay(folder: Path, *frames: pd.DataFrame) -> ReplayFeed:

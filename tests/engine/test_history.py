@@ -3,14 +3,11 @@ read back from a replay's columns, across the trimming of the history and withou
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-
 import numpy as np
 
 from robohost import Bar, Context, Strategy
 from robohost.adapters.feeds.replay import ReplayFeed
-from robohost.engine.ports import MarketEvent
-from support import SYMBOL, bars, run_robot
+from support import SYMBOL, WrappedFeed, bars, run_robot
 
 
 class Recorder(Strategy):
@@ -27,33 +24,11 @@ class Recorder(Strategy):
         self.seen.append((h.ts.tolist(), h.close.tolist(), h.volume.tolist()))
 
 
-class ValuesOnly:
+class ValuesOnly(WrappedFeed):
     """A replay that, like a live feed, offers no columns."""
-
-    def __init__(self, feed: ReplayFeed) -> None:
-        self.feed = feed
-
-    @property
-    def symbols(self) -> Sequence[str]:
-        return self.feed.symbols
-
-    @property
-    def kinds(self) -> Mapping[str, frozenset[int]]:
-        return self.feed.kinds
-
-    @property
-    def intervals_ns(self) -> Mapping[str, int]:
-        return self.feed.intervals_ns
-
-    @property
-    def signature(self) -> str:
-        return self.feed.signature
 
     def event_columns(self) -> None:
         return None
-
-    def events(self, start_seq: int) -> Iterator[MarketEvent]:
-        return self.feed.events(start_seq)
 
 
 def test_history_is_the_same_from_values_and_from_event_numbers(db_url: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pandas as pd
@@ -20,6 +20,7 @@ from support import (
     ROBOT,
     SYMBOL,
     Scripted,
+    WrappedFeed,
     bars,
     buy,
     database,
@@ -35,31 +36,14 @@ class FeedCrashError(RuntimeError):
     """The process died in the middle of a run."""
 
 
-class CrashingFeed:
-    """A replay feed that dies after ``crash_after`` events."""
+class CrashingFeed(WrappedFeed):
+    """A replay feed that dies after ``crash_after`` events and, like a live feed, offers no columns."""
 
     def __init__(self, feed: ReplayFeed, crash_after: int) -> None:
-        self.feed = feed
+        super().__init__(feed)
         self.crash_after = crash_after
 
-    @property
-    def symbols(self) -> Sequence[str]:
-        return self.feed.symbols
-
-    @property
-    def kinds(self) -> Mapping[str, frozenset[int]]:
-        return self.feed.kinds
-
-    @property
-    def intervals_ns(self) -> Mapping[str, int]:
-        return self.feed.intervals_ns
-
-    @property
-    def signature(self) -> str:
-        return self.feed.signature
-
     def event_columns(self) -> None:
-        """Like a live feed, it keeps no columns: the engine then keeps bar values itself."""
         return None
 
     def events(self, start_seq: int) -> Iterator[MarketEvent]:
