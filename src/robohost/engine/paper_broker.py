@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from robohost.domain.fill_model import FillRules, Match, is_adverse_exit, match_bar, match_quote, match_trade
+from robohost.domain.market import BAR, QUOTE, TRADE
 from robohost.domain.orders import Fill, Order, OrderStatus
 from robohost.domain.portfolio import Portfolio
 from robohost.domain.values import (
@@ -115,7 +116,7 @@ class PaperBroker:
     # -- matching -----------------------------------------------------------------------------
     def on_bar(self, symbol: str, ts: int, end: int, o: float, h: float, lo: float, v: float, day_end: DayEnd) -> None:
         """Match the symbol's working orders against a bar that covers [ts, end)."""
-        if self.tiers.get(symbol, 0) != 0:
+        if self.tiers.get(symbol, BAR) != BAR:
             return
         rules, rnd = self.rules, self.rng.random
         cap = rules.participation * v
@@ -132,7 +133,7 @@ class PaperBroker:
 
     def on_trade(self, symbol: str, ts: int, price: float, size: float, day_end: DayEnd) -> None:
         """Match the symbol's working orders against a printed trade."""
-        if self.tiers.get(symbol, 0) != 1:
+        if self.tiers.get(symbol, BAR) != TRADE:
             return
         rules, rnd = self.rules, self.rng.random
         cap = rules.participation * size
@@ -151,7 +152,7 @@ class PaperBroker:
         self, symbol: str, ts: int, bid: float, ask: float, bid_size: float, ask_size: float, day_end: DayEnd
     ) -> None:
         """Match the symbol's working orders against top of book."""
-        if self.tiers.get(symbol, 0) != 2:
+        if self.tiers.get(symbol, BAR) != QUOTE:
             return
         rules, rnd = self.rules, self.rng.random
         buy_cap = ask_size if ask_size > 0 else _UNLIMITED  # displayed size, when the source gives it
