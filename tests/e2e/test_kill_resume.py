@@ -7,6 +7,7 @@ and printed) from the run's progress as stored in the database, so every kill la
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -201,6 +202,15 @@ def test_kill_minus_nine_at_random_points_then_resume_matches_an_uninterrupted_r
             reached.append(_kill_at(victim_home, db_url, engine, "victim", max(target, (reached or [0])[-1] + 1)))
         assert len(reached) == KILLS and all(0 < r < total for r in reached), reached
         assert reached == sorted(reached), "each resume must continue from the last checkpoint, not restart"
+        status = subprocess.run(
+            [ROBOHOST, "--home", str(victim_home), "status", "--json"],
+            env=_env(db_url),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["state"] == "interrupted"
         finished = _run(victim_home, db_url)
         assert finished.returncode == 0, finished.stderr
         assert "resuming run" in (victim_home / "logs" / "robohost.log").read_text()

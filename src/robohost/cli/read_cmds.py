@@ -10,6 +10,7 @@ from rich.table import Table
 
 from robohost.cli.common import HomeOption, JsonOption, RobotOption, console, iso, opened, print_json
 from robohost.errors import StateError
+from robohost.services.status import robot_status
 
 RunOption = Annotated[str | None, typer.Option("--run", help="A run id (default: the robot's latest run).")]
 LimitOption = Annotated[int | None, typer.Option("--limit", help="Show only the newest N rows.")]
@@ -19,13 +20,13 @@ def status(home: HomeOption = None, robot: RobotOption = None, as_json: JsonOpti
     """The robot's state, its last run, positions and P&L."""
     with opened(home) as app:
         name, cfg = app.home.robot(robot)
-        state = app.read.robot_state(name)
+        state = robot_status(app.read, name)
         last = app.read.latest_run(name)
         positions = app.read.positions(last.id) if last else []
     data: dict[str, Any] = {
         "robot": name,
-        "state": state.status if state else "never run",
-        "reason": state.reason if state else None,
+        "state": state.state,
+        "reason": state.reason,
         "strategy": cfg.strategy,
         "last_run": None,
         "positions": [

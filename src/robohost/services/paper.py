@@ -30,6 +30,7 @@ from robohost.engine.session import Session, SessionResult, SessionSettings
 from robohost.engine.state import EngineState, thaw
 from robohost.engine.strategy import Context, Logger, Strategy
 from robohost.errors import RobotHaltedError, StateError
+from robohost.services.status import running_reason
 from robohost.services.summary import RunSummary
 
 ResumeMode = Literal["auto", "resume", "new"]
@@ -196,6 +197,7 @@ class PaperTrading:
             state = self._fresh_state(run, feed, strategy_cls)  # refuses bad params before a run exists
             self.journal.start_run(run)
         ctx.bind(state)
+        self.read.set_robot_state(self.robot, "running", running_reason(), time.time_ns())
         settings = SessionSettings(
             commit_every=self.cfg.commit_every,
             on_strategy_error=self.cfg.on_strategy_error,
