@@ -108,16 +108,38 @@ def test_a_wrong_type_names_the_file_the_key_and_the_value(tmp_path: Path, extra
 
 
 @pytest.mark.parametrize(
-    ("config", "key"),
+    ("config", "key", "why"),
     [
-        (ROBOT.replace('strategy = "strategies/bot.py:Bot"\n', ""), "robots.bot.strategy"),
-        (ROBOT.replace('path = ["data/bars.csv"]\n', ""), "robots.bot.data.path"),
-        ("[database]\n", "robots"),
+        (ROBOT.replace('strategy = "strategies/bot.py:Bot"\n', ""), "robots.bot.strategy", "required key is missing"),
+        (
+            ROBOT.replace('path = ["data/bars.csv"]\n', ""),
+            "robots.bot.data.path",
+            "a replay needs one or more CSV or Parquet files",
+        ),
+        ("[database]\n", "robots", "required key is missing"),
     ],
 )
-def test_a_missing_required_key_names_the_file_and_the_dotted_key(tmp_path: Path, config: str, key: str) -> None:
+def test_a_missing_required_key_names_the_file_and_the_dotted_key(
+    tmp_path: Path, config: str, key: str, why: str
+) -> None:
     config_file = write_home(tmp_path, config)
-    assert load_error(tmp_path) == f"{config_file}: {key}: required key is missing"
+    assert load_error(tmp_path) == f"{config_file}: {key}: {why}"
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "fragment"),
+    [
+        ('source = "ccxt"\nexchange = "binance"\n', "robots.bot.data.symbols", "symbols to stream"),
+        ('source = "ccxt"\nsymbols = ["BTC/USDT"]\n', "robots.bot.data.exchange", "ccxt exchange id"),
+        ('source = "alpaca"\n', "robots.bot.data.symbols", "symbols to stream"),
+        ('source = "kraken"\n', "robots.bot.data.source", "'kraken'"),
+    ],
+)
+def test_a_live_source_names_what_it_misses(tmp_path: Path, data: str, key: str, fragment: str) -> None:
+    config_file = write_home(tmp_path, ROBOT.replace('path = ["data/bars.csv"]\n', data))
+    message = load_error(tmp_path)
+    assert message.startswith(f"{config_file}: {key}: ")
+    assert fragment in message
 
 
 def test_several_problems_are_counted(tmp_path: Path) -> None:
@@ -224,3 +246,36 @@ def test_the_loaded_config_is_frozen(tmp_path: Path) -> None:
     robot = load_home(tmp_path).robot("bot")[1]
     with pytest.raises(ValueError, match="frozen"):
         robot.seed = 1  # type: ignore[misc]
+
+
+def test_feed_credentials_come_from_secrets_and_never_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for env in (
+        "ROBOHOST_ALPACA_KEY_ID",
+        "ROBOHOST_ALPACA_SECRET_KEY",
+        "ROBOHOST_CCXT_API_KEY",
+        "ROBOHOST_CCXT_SECRET",
+    ):
+        monkeypatch.delenv(env, raising=False)
+    write_home(tmp_path, ROBOT, '[feeds.alpaca]\nkey_id = "AKID-1"\nsecret_key = "s3cr3t-alpaca"\n')
+    alpaca = load_home(tmp_path).secrets.feeds.alpaca
+    assert alpaca is not None
+    assert (alpaca.key_id.get_secret_value(), alpaca.secret_key.get_secret_value()) == ("AKID-1", "s3cr3t-alpaca")
+    assert "s3cr3t" not in repr(alpaca) and "s3cr3t" not in str(load_home(tmp_path))
+
+
+def test_feed_credentials_from_the_environment_override_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_home(tmp_path, ROBOT, '[feeds.alpaca]\nkey_id = "AKID-1"\nsecret_key = "from-file"\n')
+    monkeypatch.setenv("ROBOHOST_ALPACA_SECRET_KEY", "from-env")
+    monkeypatch.setenv("ROBOHOST_CCXT_API_KEY", "ccxt-key")
+    feeds = load_home(tmp_path).secrets.feeds
+    assert feeds.alpaca is not None and feeds.alpaca.secret_key.get_secret_value() == "from-env"
+    assert feeds.alpaca.key_id.get_secret_value() == "AKID-1"
+    assert feeds.ccxt is not None and feeds.ccxt.api_key is not None
+    assert feeds.ccxt.api_key.get_secret_value() == "ccxt-key"
+
+
+def test_feed_credentials_are_refused_in_the_main_config(tmp_path: Path) -> None:
+    write_home(tmp_path, ROBOT + '\n[feeds.alpaca]\nkey_id = "AKID"\nsecret_key = "x"\n')
+    assert "feeds" in load_error(tmp_path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from robohost.config.models import RobohostConfig, RobotConfig, SecretsConfig
+from robohost.config.models import FeedSecrets, RobohostConfig, RobotConfig, SecretsConfig
 from robohost.errors import ConfigError
 
 CONFIG_FILE = "robohost.toml"
@@ -33,6 +33,7 @@ class Home:
     path: Path
     config: RobohostConfig
     database_url: str
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
 
     def robot(self, name: str | None) -> tuple[str, RobotConfig]:
         """Return the named robot, or the only one; a ``ConfigError`` lists the choices."""
@@ -52,7 +53,12 @@ def describe_errors(exc: ValidationError, file: Path) -> str:
     first = errors[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     message = first["msg"]
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "value_error":  # a check across keys: "key: what is wrong" names the key
+        message = message.removeprefix("Value error, ")
+        field_name, sep, rest = message.partition(": ")
+        if sep and field_name.isidentifier():
+            key, message = f"{key}.{field_name}", rest
+    elif first["type"] == "extra_forbidden":
         message = "unknown key (check its spelling against the README's configuration reference)"
     elif first["type"] == "missing":
         message = "required key is missing"
@@ -112,6 +118,7 @@ def load_home(path: Path) -> Home:
         )
     url = config.database.url
     secrets_file = home / SECRETS_FILE
+    secrets = SecretsConfig()
     if secrets_file.exists():
         _check_private(secrets_file)
         secrets = _validate(SecretsConfig, _read_toml(secrets_file), secrets_file)
@@ -121,4 +128,30 @@ def load_home(path: Path) -> Home:
     if env_url:
         _has_password(env_url, Path(f"${DATABASE_ENV}"), "value")
         url = env_url
-    return Home(home, config, resolve_database_url(url, home))
+    return Home(home, config, resolve_database_url(url, home), _with_env_secrets(secrets))
+
+
+FEED_SECRET_ENV = {
+    ("ccxt", "api_key"): "ROBOHOST_CCXT_API_KEY",
+    ("ccxt", "secret"): "ROBOHOST_CCXT_SECRET",
+    ("ccxt", "password"): "ROBOHOST_CCXT_PASSWORD",
+    ("alpaca", "key_id"): "ROBOHOST_ALPACA_KEY_ID",
+    ("alpaca", "secret_key"): "ROBOHOST_ALPACA_SECRET_KEY",
+}
+"""Environment variables that override (or stand in for) the feed credentials of secrets.toml."""
+
+
+def _with_env_secrets(secrets: SecretsConfig) -> SecretsConfig:
+    feeds = secrets.feeds.model_dump()
+    changed = False
+    for (source, key), env in FEED_SECRET_ENV.items():
+        value = os.environ.get(env)
+        if value:
+            feeds[source] = {**(feeds.get(source) or {}), key: value}
+            changed = True
+    if not changed:
+        return secrets
+    try:
+        return secrets.model_copy(update={"feeds": FeedSecrets.model_validate(feeds)})
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, Path("environment (ROBOHOST_*)"))) from None

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 ROBOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -25,14 +25,26 @@ class Strict(BaseModel):
 
 
 class DataConfig(Strict):
-    """Where the robot's market data come from."""
+    """Where the robot's market data come from: a replay of files, or a live source."""
 
-    source: Literal["replay"] = "replay"
-    path: list[str] = Field(min_length=1, description="CSV or Parquet files, relative to the home")
+    source: Literal["replay", "ccxt", "alpaca"] = "replay"
     symbols: list[str] | None = None
+    # replay
+    path: list[str] = Field(default_factory=list, description="CSV or Parquet files, relative to the home")
     start: str | None = Field(default=None, alias="from")
     end: str | None = Field(default=None, alias="to")
     speed: str = "max"
+    # live sources
+    exchange: str | None = Field(default=None, description="ccxt exchange id, e.g. 'binance'")
+    timeframe: str = "1m"
+    sandbox: bool = False
+    websocket: bool = True
+    bars_from: Literal["ohlcv", "trades"] = "ohlcv"
+    feed: Literal["iex", "sip"] = "iex"
+    urls: dict[str, Any] | None = Field(default=None, description="ccxt: override the exchange's URLs")
+    url: str | None = Field(default=None, description="alpaca: override the stream URL")
+    grace_s: float = Field(default=2.0, ge=0, le=60)
+    stale_after_s: float = Field(default=120.0, gt=0)
 
     @field_validator("path", mode="before")
     @classmethod
@@ -45,6 +57,21 @@ class DataConfig(Strict):
         if not SPEED.match(value):
             raise ValueError("speed must be 'max' or a multiple of real time like '1x' or '60x'")
         return value
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> DataConfig:
+        if self.source == "replay" and not self.path:
+            raise ValueError("path: a replay needs one or more CSV or Parquet files")
+        if self.source != "replay" and not self.symbols:
+            raise ValueError(f'symbols: the {self.source} source needs the symbols to stream, e.g. ["BTC/USDT"]')
+        if self.source == "ccxt" and not self.exchange:
+            raise ValueError("exchange: the ccxt source needs a ccxt exchange id such as 'binance'")
+        return self
+
+    @property
+    def live(self) -> bool:
+        """True for a live source (the run goes on until stopped)."""
+        return self.source != "replay"
 
 
 class FeesConfig(Strict):
@@ -128,7 +155,30 @@ class RobohostConfig(Strict):
         return value
 
 
+class CcxtSecrets(Strict):
+    """API credentials of the ccxt exchange (market data needs none on most exchanges)."""
+
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None
+
+
+class AlpacaSecrets(Strict):
+    """Alpaca API key id and secret (market data needs them)."""
+
+    key_id: SecretStr
+    secret_key: SecretStr
+
+
+class FeedSecrets(Strict):
+    """Credentials of the live sources."""
+
+    ccxt: CcxtSecrets | None = None
+    alpaca: AlpacaSecrets | None = None
+
+
 class SecretsConfig(Strict):
-    """The whole of ``secrets.toml`` (mode 0600). Later issues add feed, SMTP and backup keys."""
+    """The whole of ``secrets.toml`` (mode 0600). Later issues add SMTP and backup keys."""
 
     database: DatabaseConfig | None = None
+    feeds: FeedSecrets = FeedSecrets()

@@ -37,7 +37,7 @@ def _own_tables(engine: sa.Engine) -> set[str]:
 def test_upgrade_from_empty_reaches_head(bare_engine: sa.Engine) -> None:
     assert current_revision(bare_engine) is None
     upgrade(bare_engine)
-    assert current_revision(bare_engine) == head_revision() == "0001"
+    assert current_revision(bare_engine) == head_revision() == "0002"
     assert _own_tables(bare_engine) == set(metadata.tables) | {"alembic_version"}
 
 
@@ -60,7 +60,7 @@ def test_comparison_notices_a_difference(bare_engine: sa.Engine) -> None:
 def test_upgrade_twice_is_harmless(bare_engine: sa.Engine) -> None:
     upgrade(bare_engine)
     upgrade(bare_engine)
-    assert current_revision(bare_engine) == "0001"
+    assert current_revision(bare_engine) == "0002"
 
 
 def test_downgrade_to_base_then_upgrade_again(bare_engine: sa.Engine) -> None:
@@ -83,3 +83,19 @@ def test_tables_live_in_the_connection_default_schema(bare_engine: sa.Engine) ->
     assert set(metadata.tables) <= set(inspector.get_table_names(schema=schema))
     if bare_engine.dialect.name == "postgresql":
         assert schema.startswith("rh_")  # chosen by search_path in the URL, not public
+
+
+def test_0002_lets_a_robot_be_degraded_and_keeps_existing_rows(bare_engine: sa.Engine) -> None:
+    upgrade(bare_engine, "0001")
+    row = "INSERT INTO robot_state (robot, status, reason, run_id, updated_at) VALUES ('r', '{}', NULL, NULL, 1)"
+    with bare_engine.begin() as conn:
+        conn.exec_driver_sql(row.format("halted"))
+    with pytest.raises(sa.exc.IntegrityError), bare_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE robot_state SET status = 'degraded'")
+    upgrade(bare_engine)
+    with bare_engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT status FROM robot_state").scalar_one() == "halted"
+        conn.exec_driver_sql("UPDATE robot_state SET status = 'degraded'")
+    with pytest.raises(sa.exc.IntegrityError), bare_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE robot_state SET status = 'asleep'")
+    assert _diffs(bare_engine) == []

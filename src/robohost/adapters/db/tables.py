@@ -19,7 +19,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 MONEY_PRECISION = 28
 MONEY_SCALE = 10
 RUN_STATUSES = ("running", "completed", "halted", "failed", "abandoned")
-ROBOT_STATUSES = ("idle", "running", "halted")
+ROBOT_STATUSES = ("idle", "running", "halted", "degraded")
 
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _MONEY_CONTEXT = Context(prec=MONEY_PRECISION, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
