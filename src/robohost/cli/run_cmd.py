@@ -36,8 +36,7 @@ def run(
         previous = signal.getsignal(signal.SIGTERM)
 
         def stop(_sig: int, _frame: FrameType | None) -> None:
-            if service.session is not None:
-                service.session.stop_requested = True
+            service.stop()
 
         signal.signal(signal.SIGTERM, stop)
         try:

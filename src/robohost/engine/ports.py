@@ -6,8 +6,8 @@ library and the engine's records.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from robohost.engine.history import History
 from robohost.engine.records import Batch, Checkpoint, RunRecord
@@ -62,6 +62,25 @@ class MarketFeed(Protocol):
 
     def event_columns(self) -> History | None:
         """Every event's time and fields as numpy arrays indexed by seq, if the feed holds them (a replay)."""
+        ...
+
+
+StatusHook = Callable[[str, dict[str, object]], None]
+"""Called by a live feed with what happened to it: "degraded", "recovered", "clock_skew", "reconnected"…"""
+
+
+@runtime_checkable
+class LiveMarketFeed(MarketFeed, Protocol):
+    """A feed that streams until it is closed, and can fill the gap since a run's last bar."""
+
+    on_status: StatusHook | None
+
+    def resume_after(self, last_bar_ts: Mapping[str, int]) -> None:
+        """Before ``events``: the last bar (start ns) the run processed per symbol; the feed starts after it."""
+        ...
+
+    def close(self) -> None:
+        """Stop streaming: ``events`` ends soon after (bounded), and connections are released."""
         ...
 
 

@@ -20,12 +20,13 @@ from robohost.adapters.db.journal import SqlJournal
 from robohost.adapters.db.queries import ReadModel, RunRow
 from robohost.config.models import RobotConfig
 from robohost.domain.fill_model import FeeSchedule, FillRules
+from robohost.domain.market import BAR
 from robohost.domain.portfolio import Portfolio
 from robohost.domain.risk import RiskGate, RiskLimits
 from robohost.engine.clock import SimClock
 from robohost.engine.paper_broker import PaperBroker
-from robohost.engine.ports import Journal, MarketFeed
-from robohost.engine.records import Batch, Checkpoint, RunRecord
+from robohost.engine.ports import Journal, LiveMarketFeed, MarketFeed, StatusHook
+from robohost.engine.records import Batch, Checkpoint, EventRecord, RunRecord
 from robohost.engine.session import Session, SessionResult, SessionSettings
 from robohost.engine.state import EngineState, thaw
 from robohost.engine.strategy import Context, Logger, Strategy
@@ -139,6 +140,7 @@ class PaperTrading:
         load_strategy: StrategyFactory,
         log: Logger,
         open_writer: Callable[[], WriterJournal] | None = None,
+        alert: StatusHook | None = None,
     ) -> None:
         self.robot = robot
         self.cfg = cfg
@@ -148,7 +150,32 @@ class PaperTrading:
         self.load_strategy = load_strategy
         self.log = log
         self.open_writer = open_writer or (lambda: InlineWriter(journal))
+        self.alert: StatusHook = alert or (lambda kind, details: log.error("alert: %s %s", kind, details))
         self.session: Session | None = None
+        self.feed: MarketFeed | None = None
+        self._run_id = ""
+
+    def stop(self) -> None:
+        """Ask the running session to stop at its next commit (a live feed is closed so that it ends)."""
+        if self.session is not None:
+            self.session.stop_requested = True
+        if isinstance(self.feed, LiveMarketFeed):
+            self.feed.close()
+
+    def _feed_status(self, kind: str, details: dict[str, object]) -> None:
+        """What a live feed reports (from its own thread): journal it, mark the robot, alert on trouble."""
+        now = time.time_ns()
+        seq = self.session.state.seq if self.session is not None else -1
+        self.journal.commit(Batch(self._run_id, events=[EventRecord(self._run_id, seq, now, f"feed_{kind}", details)]))
+        if kind == "degraded":
+            self.read.set_robot_state(self.robot, "degraded", f"live data stale: {details}", now)
+            self.log.warning("robot %s degraded: live data stale (%s)", self.robot, details)
+            self.alert(kind, details)
+        elif kind == "recovered":
+            self.read.set_robot_state(self.robot, "running", running_reason(), now)
+            self.log.warning("robot %s: live data flow again (%s)", self.robot, details)
+        else:
+            self.log.warning("feed of robot %s: %s %s", self.robot, kind, details)
 
     def run(self, mode: ResumeMode = "auto", progress: Callable[[int, int], None] | None = None) -> RunOutcome:
         """Run the robot to the end of its data (or a halt); resume an unfinished run unless ``mode='new'``."""
@@ -186,6 +213,7 @@ class PaperTrading:
         self, unfinished: RunRow | None, writer: WriterJournal, progress: Callable[[int, int], None] | None
     ) -> tuple[RunRecord, EngineState, SessionResult, int | None]:
         feed = self.make_feed(self.cfg)
+        self.feed = feed
         strategy_cls = self.load_strategy(self.cfg.strategy)
         clock = SimClock()
         ctx = Context(clock.now_ns, self.log)
@@ -198,8 +226,12 @@ class PaperTrading:
             self.journal.start_run(run)
         ctx.bind(state)
         self.read.set_robot_state(self.robot, "running", running_reason(), time.time_ns())
+        if isinstance(feed, LiveMarketFeed):
+            self._run_id = run.id
+            feed.on_status = self._feed_status
+            feed.resume_after({s: ts for s, ts in zip(state.symbols, state.last_ts[BAR], strict=True) if ts >= 0})
         settings = SessionSettings(
-            commit_every=self.cfg.commit_every,
+            commit_every=1 if self.cfg.data.live else self.cfg.commit_every,  # live: every bar is durable
             on_strategy_error=self.cfg.on_strategy_error,
             timezone=self.cfg.timezone,
         )
@@ -217,7 +249,7 @@ class PaperTrading:
         return RunRecord(
             id=uuid.uuid4().hex[:12],
             robot=self.robot,
-            mode="replay",
+            mode="live" if cfg.data.live else "replay",
             started_at=time.time_ns(),
             seed=cfg.seed,
             starting_cash=cfg.starting_cash,
