@@ -21,6 +21,7 @@ from robohost.adapters.feeds.replay import ReplayFeed, load_replay
 from robohost.adapters.strategies import load_strategy_class
 from robohost.config.loader import Home, load_home
 from robohost.config.models import RobotConfig
+from robohost.engine.ports import MarketFeed
 from robohost.errors import ConfigError
 from robohost.services.paper import PaperTrading
 
@@ -72,6 +73,53 @@ def replay_feed(home: Path, cfg: RobotConfig, overrides: ReplayOverrides) -> Rep
     )
 
 
+def robot_feed(home: Home, cfg: RobotConfig, overrides: ReplayOverrides) -> MarketFeed:
+    """The robot's market data: a replay of its files, or its live source.
+
+    The live client libraries are imported only when a live source is used: ccxt alone takes over half a
+    second to import, which every other command would pay.
+    """
+    data = cfg.data
+    if data.source == "replay":
+        return replay_feed(home.path, cfg, overrides)
+    if overrides != ReplayOverrides():
+        raise ConfigError("--speed, --from and --to apply to replays; this robot's data source is live")
+    symbols = list(data.symbols or ())
+    if data.source == "ccxt":
+        from robohost.adapters.feeds.live.ccxt_feed import CcxtFeed
+
+        secrets = home.secrets.feeds.ccxt
+        credentials = {k: v.get_secret_value() for k, v in secrets if v is not None} if secrets is not None else None
+        return CcxtFeed(
+            data.exchange or "",
+            symbols,
+            data.timeframe,
+            sandbox=data.sandbox,
+            urls=data.urls,
+            credentials=credentials or None,
+            use_websocket=data.websocket,
+            grace_s=data.grace_s,
+            stale_after_s=data.stale_after_s,
+        )
+    from robohost.adapters.feeds.live.alpaca_feed import AlpacaFeed, alpaca_history
+
+    keys = home.secrets.feeds.alpaca
+    if keys is None:
+        raise ConfigError(
+            "the alpaca source needs credentials: [feeds.alpaca] key_id and secret_key in secrets.toml, "
+            "or ROBOHOST_ALPACA_KEY_ID and ROBOHOST_ALPACA_SECRET_KEY"
+        )
+    key_id, secret_key = keys.key_id.get_secret_value(), keys.secret_key.get_secret_value()
+    return AlpacaFeed(
+        symbols,
+        key_id=key_id,
+        secret_key=secret_key,
+        feed=data.feed,
+        url_override=data.url,
+        historical=alpaca_history(key_id=key_id, secret_key=secret_key, feed=data.feed, url_override=data.rest_url),
+    )
+
+
 def robot_logger(home: Path, robot: str) -> logging.Logger:
     """The robot's logger: warnings to stderr, everything to ``logs/robohost.log`` in the home."""
     log = logging.getLogger(f"robohost.robot.{robot}")
@@ -102,7 +150,7 @@ class App:
             cfg,
             self.journal,
             self.read,
-            partial(replay_feed, self.home.path, overrides=overrides or ReplayOverrides()),
+            partial(robot_feed, self.home, overrides=overrides or ReplayOverrides()),
             partial(load_strategy_class, home=self.home.path),
             robot_logger(self.home.path, name),
             open_writer=lambda: ProcessJournal(self.journal, self.home.database_url),

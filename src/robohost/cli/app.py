@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from robohost import __version__
-from robohost.cli import home_cmds, read_cmds, run_cmd
+from robohost.cli import feeds_cmd, home_cmds, read_cmds, run_cmd
 from robohost.cli.common import HOME_ENV, Settings
 from robohost.errors import RobohostError
 
@@ -68,6 +68,7 @@ app.command()(read_cmds.orders)
 app.command()(read_cmds.fills)
 app.command()(read_cmds.equity)
 app.command()(home_cmds.resume)
+app.add_typer(feeds_cmd.feeds_app, name="feeds")
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ class DataConfig(Strict):
     feed: Literal["iex", "sip"] = "iex"
     urls: dict[str, Any] | None = Field(default=None, description="ccxt: override the exchange's URLs")
     url: str | None = Field(default=None, description="alpaca: override the stream URL")
+    rest_url: str | None = Field(default=None, description="alpaca: override the REST URL (gap fill)")
     grace_s: float = Field(default=2.0, ge=0, le=60)
     stale_after_s: float = Field(default=120.0, gt=0)
 
