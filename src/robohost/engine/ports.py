@@ -75,8 +75,9 @@ class LiveMarketFeed(MarketFeed, Protocol):
 
     on_status: StatusHook | None
 
-    def resume_after(self, last_bar_ts: Mapping[str, int]) -> None:
-        """Before ``events``: the last bar (start ns) the run processed per symbol; the feed starts after it."""
+    def resume_after_ts(self, ts_ns: int | Mapping[str, int]) -> None:
+        """Before ``events``: the last bar (start ns) the run processed, per symbol or for all; the feed first
+        fills the gap since then (from the source's history), then streams."""
         ...
 
     def close(self) -> None:

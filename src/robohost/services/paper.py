@@ -229,7 +229,7 @@ class PaperTrading:
         if isinstance(feed, LiveMarketFeed):
             self._run_id = run.id
             feed.on_status = self._feed_status
-            feed.resume_after({s: ts for s, ts in zip(state.symbols, state.last_ts[BAR], strict=True) if ts >= 0})
+            feed.resume_after_ts({s: ts for s, ts in zip(state.symbols, state.last_ts[BAR], strict=True) if ts >= 0})
         settings = SessionSettings(
             commit_every=1 if self.cfg.data.live else self.cfg.commit_every,  # live: every bar is durable
             on_strategy_error=self.cfg.on_strategy_error,
