@@ -132,3 +132,66 @@ def test_live_run_trades_exactly_like_a_replay_of_the_same_bars(
         engine.dispose()
     everything = "".join(p.read_text(errors="replace") for p in live_home.rglob("*") if p.is_file())
     assert SECRET not in everything, "the secret must never reach a file of the home"
+
+
+@pytest.mark.slow
+def test_a_live_run_killed_mid_stream_resumes_with_the_gap_filled(tmp_path: Path, db_url: str) -> None:
+    """kill -9 in the middle of the stream; the next ``robohost run`` resumes the run, fills the bars it
+    missed from the source's history, and ends with the same orders and fills as a replay."""
+    bars = _bars()
+    replay_home = _home(tmp_path, "replayed", 'path = ["data/bars.parquet"]')
+    bars.to_parquet(replay_home / "data" / "bars.parquet", index=False)
+    env = _env(db_url)
+    done = subprocess.run(
+        [ROBOHOST, "--home", str(replay_home), "run", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    engine = make_engine(db_url)
+    with FakeAlpacaServer(bars, key_id=KEY_ID, secret_key=SECRET, minute_s=0.05) as server:
+        data = f'source = "alpaca"\nsymbols = ["AAA", "BBB"]\nurl = "{server.url}"\nrest_url = "{server.rest_url}"'
+        live_home = _home(tmp_path, "live", data)
+        log = live_home / "stderr.txt"
+        with log.open("w") as err:
+            first = subprocess.Popen([ROBOHOST, "--home", str(live_home), "run"], env=env, stdout=err, stderr=err)
+            try:
+                deadline = time.monotonic() + 120
+                while _events(engine, "live") < len(bars) // 3 and first.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.02)  # polling the database for progress, not waiting for an outcome
+                assert first.poll() is None, log.read_text()
+                first.send_signal(signal.SIGKILL)
+                first.wait(timeout=30)
+            finally:
+                if first.poll() is None:
+                    first.kill()
+            killed_at = _events(engine, "live")
+            assert 0 < killed_at < len(bars)
+            second = subprocess.Popen([ROBOHOST, "--home", str(live_home), "run"], env=env, stdout=err, stderr=err)
+            try:
+                deadline = time.monotonic() + 120
+                while _events(engine, "live") < len(bars) and second.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert _events(engine, "live") == len(bars), log.read_text()
+                second.send_signal(signal.SIGTERM)
+                assert second.wait(timeout=60) == 0, log.read_text()
+            finally:
+                if second.poll() is None:
+                    second.kill()
+                    second.wait(timeout=30)
+    try:
+        read = ReadModel(engine)
+        live_run = read.latest_run("live")
+        assert live_run is not None
+        assert [r.id for r in read.runs("live")] == [live_run.id], "the second process resumed the same run"
+        assert [e.type for e in read.journal(live_run.id, ["run_started", "run_resumed"])] == [
+            "run_started",
+            "run_resumed",
+        ]
+        assert _trading(read, "live") == _trading(read, "replayed")
+    finally:
+        engine.dispose()
+    assert "resuming run" in log.read_text()
