@@ -8,6 +8,7 @@ Runs the real ``robohost`` command, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -81,7 +82,11 @@ def _trading(read: ReadModel, robot: str) -> tuple[list[tuple[Any, ...]], list[t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("faults", [{}, {60: "drop"}], ids=["steady", "disconnect"])
+@pytest.mark.parametrize(
+    "faults",
+    [{}, {60: "drop"}, {20: "duplicate", 40: "updated", 50: "malformed", 70: "halt"}],
+    ids=["steady", "disconnect", "faults"],
+)
 def test_live_run_trades_exactly_like_a_replay_of_the_same_bars(
     tmp_path: Path, db_url: str, faults: dict[int, str]
 ) -> None:
@@ -116,7 +121,7 @@ def test_live_run_trades_exactly_like_a_replay_of_the_same_bars(
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait(timeout=30)
-        if faults:
+        if "drop" in faults.values():
             assert server.connections >= 2, "the drop must have forced a reconnect"
     try:
         read = ReadModel(engine)
@@ -128,6 +133,10 @@ def test_live_run_trades_exactly_like_a_replay_of_the_same_bars(
         assert live_orders == replay_orders
         assert live_fills == replay_fills
         assert read.counts(live_run.id)["rejected_data"] == 0
+        recorded = {e.type for e in read.journal(live_run.id)}
+        if 20 in faults:  # each fault is recorded, and none reached the robot (the trading is the replay's)
+            expected = {"duplicate_bar_dropped", "updated_bar_ignored", "trading_status"}
+            assert {f"feed_{kind}" for kind in expected} <= recorded, recorded
     finally:
         engine.dispose()
     everything = "".join(p.read_text(errors="replace") for p in live_home.rglob("*") if p.is_file())
@@ -195,3 +204,42 @@ def test_a_live_run_killed_mid_stream_resumes_with_the_gap_filled(tmp_path: Path
     finally:
         engine.dispose()
     assert "resuming run" in log.read_text()
+
+
+def test_feeds_check_shows_what_the_live_source_sends(tmp_path: Path) -> None:
+    bars = _bars()
+    with FakeAlpacaServer(bars, key_id=KEY_ID, secret_key=SECRET, minute_s=0.02) as server:
+        data = f'source = "alpaca"\nsymbols = ["AAA", "BBB"]\nurl = "{server.url}"\nrest_url = "{server.rest_url}"'
+        home = _home(tmp_path, "checked", data)
+        env = {k: v for k, v in _env(f"sqlite:///{home / 'robohost.db'}").items()}
+        done = subprocess.run(
+            [ROBOHOST, "--home", str(home), "feeds", "check", "--seconds", "20", "--bars", "10", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["source"] == "alpaca"
+    assert sum(s["bars"] for s in report["symbols"].values()) == 10
+    assert all(s["median_latency_ms"] is not None for s in report["symbols"].values())
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_feeds_check_fails_when_nothing_arrives(tmp_path: Path) -> None:
+    with FakeAlpacaServer(_bars(), key_id=KEY_ID, secret_key="another-secret", minute_s=0.02) as server:
+        data = f'source = "alpaca"\nsymbols = ["AAA"]\nurl = "{server.url}"\nrest_url = "{server.rest_url}"'
+        home = _home(tmp_path, "refused", data)
+        done = subprocess.run(
+            [ROBOHOST, "--home", str(home), "feeds", "check", "--seconds", "5"],
+            env=_env(f"sqlite:///{home / 'robohost.db'}"),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr  # the credentials were refused: a configuration error
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert SECRET not in done.stderr

@@ -35,6 +35,7 @@ from robohost.services.status import running_reason
 from robohost.services.summary import RunSummary
 
 ResumeMode = Literal["auto", "resume", "new"]
+_ROUTINE_FEED_STATUSES = frozenset({"connected", "subscribed", "gap_filled"})
 FeedFactory = Callable[[RobotConfig], MarketFeed]
 StrategyFactory = Callable[[str], type[Strategy]]
 
@@ -174,6 +175,8 @@ class PaperTrading:
         elif kind == "recovered":
             self.read.set_robot_state(self.robot, "running", running_reason(), now)
             self.log.warning("robot %s: live data flow again (%s)", self.robot, details)
+        elif kind in _ROUTINE_FEED_STATUSES:
+            self.log.info("feed of robot %s: %s %s", self.robot, kind, details)
         else:
             self.log.warning("feed of robot %s: %s %s", self.robot, kind, details)
 
