@@ -86,10 +86,11 @@ def robot_feed(home: Home, cfg: RobotConfig, overrides: ReplayOverrides) -> Mark
         raise ConfigError("--speed, --from and --to apply to replays; this robot's data source is live")
     symbols = list(data.symbols or ())
     if data.source == "ccxt":
-        from robohost.adapters.feeds.live.ccxt_feed import CcxtFeed
+        from robohost.adapters.feeds.live.ccxt_feed import CcxtFeed  # heavy: only when used (see above)
 
         secrets = home.secrets.feeds.ccxt
-        credentials = {k: v.get_secret_value() for k, v in secrets if v is not None} if secrets is not None else None
+        names = {"api_key": "apiKey", "secret": "secret", "password": "password"}  # ccxt's own spelling
+        credentials = {names[key]: value.get_secret_value() for key, value in (secrets or []) if value is not None}
         return CcxtFeed(
             data.exchange or "",
             symbols,
@@ -98,10 +99,11 @@ def robot_feed(home: Home, cfg: RobotConfig, overrides: ReplayOverrides) -> Mark
             urls=data.urls,
             credentials=credentials or None,
             use_websocket=data.websocket,
+            bars_from=data.bars_from,
             grace_s=data.grace_s,
             stale_after_s=data.stale_after_s,
         )
-    from robohost.adapters.feeds.live.alpaca_feed import AlpacaFeed, alpaca_history
+    from robohost.adapters.feeds.live.alpaca_feed import AlpacaFeed, alpaca_history  # heavy: only when used
 
     keys = home.secrets.feeds.alpaca
     if keys is None:
