@@ -50,6 +50,7 @@ import queue
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -88,7 +89,7 @@ def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random)
     return min(cap_s, base_s * 2.0 ** min(attempt - 1, 30)) * rng.uniform(0.5, 1.0)
 
 
-class LiveFeed:
+class LiveFeed(ABC):
     """Closed bars of ``symbols`` from a live venue (see the module docstring); subclasses implement the hooks."""
 
     source: ClassVar[str] = "live"
@@ -203,9 +204,9 @@ class LiveFeed:
         return self._intervals
 
     @property
+    @abstractmethod
     def signature(self) -> str:
         """A stable identity of the stream; subclasses hash (source, venue, symbols, timeframe)."""
-        raise NotImplementedError
 
     @property
     def bars_from(self) -> str:
@@ -320,36 +321,39 @@ class LiveFeed:
 
     async def _open(self) -> None:
         """Prepare the client (on the feed's loop) before the first connection."""
+        return  # an optional hook: nothing to do unless a client needs it
 
     async def _aclose(self) -> None:
         """Release the client: sockets, sessions."""
+        return  # an optional hook: nothing to do unless a client needs it
 
+    @abstractmethod
     async def _connect(self) -> None:
         """Connect and subscribe (failures may surface in ``_next``); the REST gap fill follows at once."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _next(self) -> int:
         """Wait for more market data; return the time (``clock`` ns) at which the data were current."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _pending(self) -> list[Update]:
         """Return the candle updates received and not yet returned (changed values only).
 
         Whoever receives data calls ``_heard(as_of, symbol indices)``: a candle is closed by the clock only
         once its symbol was heard of after the candle's end.
         """
-        raise NotImplementedError
 
     def _pending_trades(self) -> list[TradeUpdate]:
         """Return the trades received and not yet returned (with ``bars_from="trades"``)."""
         return []
 
+    @abstractmethod
     async def _history(self, index: int, since_ns: int, limit: int) -> list[Update]:
         """Fetch at most ``limit`` candles of symbol ``index`` starting at or after ``since_ns``, from REST."""
-        raise NotImplementedError
 
     async def _disconnect(self) -> None:
         """Drop the connection so that the next ``_connect`` starts afresh."""
+        return  # an optional hook: nothing to do unless a client needs it
 
     async def _exchange_time_ns(self) -> int | None:
         """The venue's clock (ns since the epoch), or None when it cannot tell."""
