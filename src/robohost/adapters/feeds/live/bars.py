@@ -69,10 +69,10 @@ def _check_lengths(interval_ns: int, grace_ns: int) -> None:
         raise ValueError(f"grace_ns must be >= 0, not {grace_ns}")
 
 
-class CandleCloser:
-    """Emit each streamed candle once, when it is final (see the module docstring)."""
+class _OpenBars:
+    """What both builders share: the bar held open per symbol, the last one emitted, and how to emit."""
 
-    def __init__(self, interval_ns: int, grace_ns: int = 0) -> None:
+    def __init__(self, interval_ns: int, grace_ns: int) -> None:
         _check_lengths(interval_ns, grace_ns)
         self.interval_ns = interval_ns
         self.grace_ns = grace_ns
@@ -81,12 +81,63 @@ class CandleCloser:
         self._last: dict[Hashable, int] = {}
         self._rank: dict[Hashable, int] = {}
         self.late: dict[Hashable, int] = {}
-        self.stale: dict[Hashable, int] = {}
 
     def last_emitted(self, symbol: Hashable) -> int | None:
-        """Start of the symbol's last emitted (or skipped) candle, or None."""
+        """Start of the symbol's last emitted (or skipped) bar, or None."""
         ts = self._last.get(symbol, _NONE)
         return None if ts == _NONE else ts
+
+    def discard_open(self) -> int:
+        """Forget every bar held open (its updates may be incomplete after a disconnect); return how many."""
+        n = len(self._open)
+        self._open.clear()
+        self._open_ts.clear()
+        return n
+
+    def _skip_through_start(self, symbol: Hashable, start: int) -> None:
+        """Treat the symbol's bars starting at or before ``start`` as emitted; drop one held open there."""
+        self._see(symbol)
+        if start > self._last.get(symbol, _NONE):
+            self._last[symbol] = start
+            if self._open_ts.get(symbol, start + 1) <= start:
+                del self._open[symbol], self._open_ts[symbol]
+
+    def _is_late(self, symbol: Hashable, start: int) -> bool:
+        """A bar already emitted, or older than the one held open: counted as late."""
+        held = self._open_ts.get(symbol)
+        if start <= self._last.get(symbol, _NONE) or (held is not None and start < held):
+            self.late[symbol] = self.late.get(symbol, 0) + 1
+            return True
+        return False
+
+    def _emit_due(self, now_ns: int, heard: Mapping[Any, int] | None = None) -> list[ClosedBar]:
+        """Emit every held bar with ``start + interval + grace <= now_ns`` (and heard of since its end), in order."""
+        due = self.interval_ns + self.grace_ns
+        ready = [
+            s
+            for s, ts in self._open_ts.items()
+            if ts + due <= now_ns and (heard is None or heard.get(s, _NONE) >= ts + self.interval_ns)
+        ]
+        ready.sort(key=lambda s: (self._open_ts[s], self._rank[s]))
+        return [self._emit(s) for s in ready]
+
+    def _see(self, symbol: Hashable) -> None:
+        if symbol not in self._rank:
+            self._rank[symbol] = len(self._rank)
+
+    def _emit(self, symbol: Hashable) -> ClosedBar:
+        ts = self._open_ts.pop(symbol)
+        o, h, lo, c, v = self._open.pop(symbol)
+        self._last[symbol] = ts
+        return ClosedBar(symbol, ts, o, h, lo, c, v)
+
+
+class CandleCloser(_OpenBars):
+    """Emit each streamed candle once, when it is final (see the module docstring)."""
+
+    def __init__(self, interval_ns: int, grace_ns: int = 0) -> None:
+        super().__init__(interval_ns, grace_ns)
+        self.stale: dict[Hashable, int] = {}
 
     def open_ts(self, symbol: Hashable) -> int | None:
         """Start of the candle held open for the symbol, or None."""
@@ -94,28 +145,16 @@ class CandleCloser:
 
     def skip_through(self, symbol: Hashable, ts_ns: int) -> None:
         """Treat the symbol's candles starting at or before ``ts_ns`` as emitted (a resume point); not counted."""
-        self._see(symbol)
-        if ts_ns > self._last.get(symbol, _NONE):
-            self._last[symbol] = ts_ns
-            if self._open_ts.get(symbol, ts_ns + 1) <= ts_ns:
-                del self._open[symbol], self._open_ts[symbol]
-
-    def discard_open(self) -> int:
-        """Forget every candle held open (their updates may be incomplete after a disconnect); return how many."""
-        n = len(self._open)
-        self._open.clear()
-        self._open_ts.clear()
-        return n
+        self._skip_through_start(symbol, ts_ns)
 
     def update(
         self, symbol: Hashable, ts_ns: int, open: float, high: float, low: float, close: float, volume: float
     ) -> list[ClosedBar]:
         """Take one update of the candle starting at ``ts_ns``; return the candle it closed, if any."""
         self._see(symbol)
-        held = self._open_ts.get(symbol)
-        if ts_ns <= self._last.get(symbol, _NONE) or (held is not None and ts_ns < held):
-            self.late[symbol] = self.late.get(symbol, 0) + 1
+        if self._is_late(symbol, ts_ns):
             return []
+        held = self._open_ts.get(symbol)
         if held == ts_ns:
             values = self._open[symbol]
             if volume < values[4]:
@@ -139,74 +178,32 @@ class CandleCloser:
         ``heard[symbol] >= start + interval``: it is never closed by the clock across a silence that may
         hide its final update.
         """
-        due = self.interval_ns + self.grace_ns
-        ready = [
-            s
-            for s, ts in self._open_ts.items()
-            if ts + due <= now_ns and (heard is None or heard.get(s, _NONE) >= ts + self.interval_ns)
-        ]
-        ready.sort(key=lambda s: (self._open_ts[s], self._rank[s]))
-        return [self._emit(s) for s in ready]
-
-    def _see(self, symbol: Hashable) -> None:
-        if symbol not in self._rank:
-            self._rank[symbol] = len(self._rank)
-
-    def _emit(self, symbol: Hashable) -> ClosedBar:
-        ts = self._open_ts.pop(symbol)
-        o, h, lo, c, v = self._open.pop(symbol)
-        self._last[symbol] = ts
-        return ClosedBar(symbol, ts, o, h, lo, c, v)
+        return self._emit_due(now_ns, heard)
 
 
-class TradeBarBuilder:
+class TradeBarBuilder(_OpenBars):
     """Aggregate trades into bars on exact interval boundaries (see the module docstring)."""
 
     def __init__(self, interval_ns: int, grace_ns: int = 0) -> None:
-        _check_lengths(interval_ns, grace_ns)
-        self.interval_ns = interval_ns
-        self.grace_ns = grace_ns
-        self._open: dict[Hashable, list[float]] = {}  # symbol -> [o, h, l, c, v]
-        self._open_ts: dict[Hashable, int] = {}
-        self._last: dict[Hashable, int] = {}
-        self._rank: dict[Hashable, int] = {}
+        super().__init__(interval_ns, grace_ns)
         self._late: list[LateTrade] = []
-        self.late: dict[Hashable, int] = {}
 
     def bar_start(self, ts_ns: int) -> int:
         """Start of the interval holding ``ts_ns`` (a multiple of the interval since the epoch)."""
         return ts_ns - ts_ns % self.interval_ns
 
-    def last_emitted(self, symbol: Hashable) -> int | None:
-        """Start of the symbol's last emitted (or skipped) bar, or None."""
-        ts = self._last.get(symbol, _NONE)
-        return None if ts == _NONE else ts
-
     def skip_through(self, symbol: Hashable, ts_ns: int) -> None:
         """Treat the symbol's intervals starting at or before ``ts_ns`` as closed; a bar open in one is dropped."""
-        self._see(symbol)
-        start = self.bar_start(ts_ns)
-        if start > self._last.get(symbol, _NONE):
-            self._last[symbol] = start
-            if self._open_ts.get(symbol, start + 1) <= start:
-                del self._open[symbol], self._open_ts[symbol]
-
-    def discard_open(self) -> int:
-        """Forget every bar being built (its trades may be incomplete after a disconnect); return how many."""
-        n = len(self._open)
-        self._open.clear()
-        self._open_ts.clear()
-        return n
+        self._skip_through_start(symbol, self.bar_start(ts_ns))
 
     def add(self, symbol: Hashable, ts_ns: int, price: float, size: float) -> list[ClosedBar]:
         """Add one trade; return the bars it closed (any symbol's, by its time), in time order."""
         self._see(symbol)
         start = self.bar_start(ts_ns)
-        held = self._open_ts.get(symbol)
-        if start <= self._last.get(symbol, _NONE) or (held is not None and start < held):
-            self.late[symbol] = self.late.get(symbol, 0) + 1
+        if self._is_late(symbol, start):
             self._late.append(LateTrade(symbol, ts_ns, price, size, start))
             return []
+        held = self._open_ts.get(symbol)
         closed = self.poll(ts_ns)
         if held is not None and start > held and symbol in self._open_ts:
             closed.append(self._emit(symbol))
@@ -226,22 +223,9 @@ class TradeBarBuilder:
 
     def poll(self, now_ns: int) -> list[ClosedBar]:
         """Close every bar with ``end + grace <= now_ns``; return them in time order."""
-        due = self.interval_ns + self.grace_ns
-        ready = [s for s, ts in self._open_ts.items() if ts + due <= now_ns]
-        ready.sort(key=lambda s: (self._open_ts[s], self._rank[s]))
-        return [self._emit(s) for s in ready]
+        return self._emit_due(now_ns)
 
     def take_late(self) -> list[LateTrade]:
         """Return the late trades seen since the last call, and forget them."""
         late, self._late = self._late, []
         return late
-
-    def _see(self, symbol: Hashable) -> None:
-        if symbol not in self._rank:
-            self._rank[symbol] = len(self._rank)
-
-    def _emit(self, symbol: Hashable) -> ClosedBar:
-        ts = self._open_ts.pop(symbol)
-        o, h, lo, c, v = self._open.pop(symbol)
-        self._last[symbol] = ts
-        return ClosedBar(symbol, ts, o, h, lo, c, v)
