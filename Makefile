@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/robohost init $(DEMO_HOME) --example sma-cross
 	$(VENV)/bin/robohost --home $(DEMO_HOME) run --speed max
 	$(VENV)/bin/robohost --home $(DEMO_HOME) status
+	$(VENV)/bin/robohost --home $(DEMO_HOME) report pnl
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,9 @@ the services and the engine. The CLI asks it for ready-made objects.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -13,19 +16,28 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from robohost.adapters.db.engine import make_engine
+from robohost.adapters.db.jobs import JobStore, RequestStore
 from robohost.adapters.db.journal import SqlJournal
+from robohost.adapters.db.lease import RobotLease, process_holder, robot_lease
 from robohost.adapters.db.migrate import upgrade
 from robohost.adapters.db.queries import ReadModel
 from robohost.adapters.db.writer import ProcessJournal
 from robohost.adapters.feeds.replay import ReplayFeed, load_replay
+from robohost.adapters.ops.systemd import SystemdNotifier
 from robohost.adapters.strategies import load_strategy_class
 from robohost.config.loader import Home, load_home
 from robohost.config.models import RobotConfig
 from robohost.engine.ports import MarketFeed
 from robohost.errors import ConfigError
 from robohost.services.paper import PaperTrading
+from robohost.services.scheduling.plan import robot_schedules
+from robohost.services.server.chores import Chore, UnavailableChore, health_chore, report_chore
+from robohost.services.server.clock import ServerClock
+from robohost.services.server.runner import Alert, RobotRunner, RunnerPolicy
+from robohost.services.server.server import Server
 
 LOG_DIR = "logs"
+REPORTS_DIR = "reports"
 
 
 @dataclass(frozen=True)
@@ -122,9 +134,16 @@ def robot_feed(home: Home, cfg: RobotConfig, overrides: ReplayOverrides) -> Mark
     )
 
 
-def robot_logger(home: Path, robot: str) -> logging.Logger:
+def _log_alert(log: logging.Logger) -> Alert:
+    def alert(kind: str, details: dict[str, object]) -> None:
+        log.error("ALERT %s %s", kind, details)
+
+    return alert
+
+
+def robot_logger(home: Path, robot: str, name: str | None = None) -> logging.Logger:
     """The robot's logger: warnings to stderr, everything to ``logs/robohost.log`` in the home."""
-    log = logging.getLogger(f"robohost.robot.{robot}")
+    log = logging.getLogger(name or f"robohost.robot.{robot}")
     log.setLevel(logging.INFO)
     target = (home / LOG_DIR / "robohost.log").resolve()
     if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == target for h in log.handlers):
@@ -157,6 +176,72 @@ class App:
             robot_logger(self.home.path, name),
             open_writer=lambda: ProcessJournal(self.journal, self.home.database_url),
         )
+
+    def lease(self, robot: str, role: str, clock: Callable[[], int] = time.time_ns) -> RobotLease:
+        """The robot's lease, to be held by this process in ``role`` (``serve``, ``run``)."""
+        return robot_lease(self.engine, robot, process_holder(role), clock)
+
+    def chores(self) -> dict[str, Chore | UnavailableChore]:
+        """The chores a runner can do on this installation."""
+        return {
+            "health": health_chore(self.engine, self.read, self.home.path),
+            "report": report_chore(self.read, self.home.path / REPORTS_DIR),
+            "backup": UnavailableChore("backups are not part of this release yet (the backups issue adds them)"),
+            "verify": UnavailableChore("backup verification arrives with backups (the backups issue)"),
+        }
+
+    def server(
+        self,
+        clock: ServerClock,
+        notifier: SystemdNotifier | None = None,
+        robots: Sequence[str] | None = None,
+        alert: Alert | None = None,
+        tick_s: float | None = None,
+    ) -> Server:
+        """``robohost serve`` for the named robots (default: all of the home's); ``tick_s`` overrides the config."""
+        names = list(robots) if robots else list(self.home.config.robots)
+        for name in names:
+            self.home.robot(name)  # a ConfigError for an unknown name
+        log = robot_logger(self.home.path, "serve", "robohost.serve")
+        chores = self.chores()
+        schedules = robot_schedules(self.home.config)
+
+        def ns_now() -> int:
+            moment = clock.now()
+            return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+        def make_runners(workers: ThreadPoolExecutor) -> list[RobotRunner]:
+            runners = []
+            for name in names:
+                plan = schedules[name]
+                policy = RunnerPolicy(plan.mode, plan.grace, plan.retries, plan.retry_delay)
+                robot_log = robot_logger(self.home.path, name)
+                notify = alert or _log_alert(log)
+                runners.append(
+                    RobotRunner(
+                        name,
+                        plan,
+                        policy,
+                        self.lease(name, "serve", ns_now),
+                        JobStore(self.engine),
+                        RequestStore(self.engine),
+                        partial(self._paper_for, name, robot_log),
+                        chores,
+                        workers,
+                        robot_log,
+                        notify,
+                    )
+                )
+            return runners
+
+        serve = self.home.config.serve
+        return Server(make_runners, clock, log, notifier, tick_s or serve.tick_s, serve.stop_timeout_s)
+
+    def _paper_for(self, robot: str, log: logging.Logger, alert: Alert) -> PaperTrading:
+        service = self.paper(robot)
+        service.log = log
+        service.alert = lambda kind, details: alert(kind, {"robot": robot, **details})
+        return service
 
     def close(self) -> None:
         """Release the database connections."""

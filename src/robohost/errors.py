@@ -8,6 +8,7 @@ Each branch is a decision the caller takes:
 - ``StateError``: an action does not fit the stored state (no run to resume, a run already going) (exit 5).
 - ``DataError``: market data cannot be read at all (a missing or unreadable file) (exit 6).
 - ``JournalError``: the trading database refused a write; the run resumes from its last commit (exit 7).
+- ``LeaseError``: another process runs this robot; ask it (``robohost trigger``) or wait (exit 8).
 - ``IllegalTransitionError``: a programming error in order handling; never expected (exit 70).
 
 Every message is one line that says what went wrong and what to do about it.
@@ -57,6 +58,12 @@ class JournalError(RobohostError):
     """The trading database refused a write, or its writer process stopped."""
 
     exit_code = 7
+
+
+class LeaseError(RobohostError):
+    """Another process holds the robot's lease: one robot is never run twice at once."""
+
+    exit_code = 8
 
 
 class IllegalTransitionError(RobohostError):

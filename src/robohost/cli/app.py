@@ -14,7 +14,16 @@ from typing import Annotated
 import typer
 
 from robohost import __version__
-from robohost.cli import feeds_cmd, home_cmds, read_cmds, run_cmd
+from robohost.cli import (
+    feeds_cmd,
+    home_cmds,
+    read_cmds,
+    report_cmd,
+    run_cmd,
+    schedule_cmd,
+    serve_cmd,
+    trigger_cmd,
+)
 from robohost.cli.common import HOME_ENV, Settings
 from robohost.errors import RobohostError
 
@@ -69,6 +78,11 @@ app.command()(read_cmds.fills)
 app.command()(read_cmds.equity)
 app.command()(home_cmds.resume)
 app.add_typer(feeds_cmd.feeds_app, name="feeds")
+app.add_typer(schedule_cmd.schedule_app, name="schedule")
+app.add_typer(report_cmd.report_app, name="report")
+app.command()(serve_cmd.serve)
+app.add_typer(trigger_cmd.trigger_app, name="trigger")
+app.command()(trigger_cmd.jobs)
 
 
 def main() -> None:

@@ -10,9 +10,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from robohost.adapters.db.lease import read_lease
 from robohost.bootstrap import ReplayOverrides
 from robohost.cli.common import HomeOption, JsonOption, RobotOption, console, opened, print_json
-from robohost.errors import ConfigError
+from robohost.errors import ConfigError, LeaseError
 from robohost.services.paper import RunOutcome, default_database_note
 
 
@@ -33,6 +34,14 @@ def run(
     mode = "resume" if resume else "new" if new else "auto"
     with opened(home) as app:
         service = app.paper(robot, ReplayOverrides(speed=speed, start=start, end=end))
+        lease = app.lease(service.robot, "run")
+        if not lease.try_acquire():
+            holder = read_lease(app.engine, service.robot)
+            who = holder.holder if holder is not None else "another process"
+            raise LeaseError(
+                f"robot {service.robot!r} is being run by {who}: one robot never runs twice at once; "
+                f"ask that server with 'robohost trigger run|stop --robot {service.robot}'"
+            )
         previous = signal.getsignal(signal.SIGTERM)
 
         def stop(_sig: int, _frame: FrameType | None) -> None:
@@ -55,6 +64,7 @@ def run(
                 outcome = service.run(mode)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            lease.release()
         where = default_database_note(app.home.database_url)
     if as_json:
         print_json({**_outcome_dict(outcome), "database": where})

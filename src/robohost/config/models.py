@@ -1,17 +1,31 @@
 """The configuration schema of ``robohost.toml``: frozen models that reject unknown keys.
 
-Defaults here are the documented defaults (README, "Configuration reference"). Imports pydantic
-and the standard library only.
+Defaults here are the documented defaults (README, "Configuration reference"). Imports pydantic,
+the standard library and ``schedule_syntax`` (which checks schedule times) only.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from robohost.config.schedule_syntax import (
+    ALWAYS_OPEN,
+    NEVER,
+    OFF,
+    MarketTime,
+    check_calendar,
+    format_duration,
+    looks_like_cron,
+    parse_duration,
+    parse_market_time,
+    parse_when,
+)
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 ROBOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -109,6 +123,99 @@ class RiskConfig(Strict):
     max_daily_loss: PositiveFloat | None = None
 
 
+DEFAULT_JOBS = {
+    "backup": "close + 15m",
+    "verify": "0 6 * * sun",
+    "report": "close + 30m",
+    "health": "*/5 * * * *",
+}
+"""The chores every robot has unless its ``[robots.NAME.schedule.jobs]`` changes or switches them off."""
+CHORE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _chore_name(value: str) -> str:
+    if value == "session":
+        raise ValueError("'session' is the robot's own session (session_start, session_end): name the chore otherwise")
+    if not CHORE_NAME.match(value):
+        raise ValueError("a chore's name is lower-case letters, digits and '_' (at most 32), starting with a letter")
+    return value
+
+
+def _chore_when(value: str) -> str:
+    text = " ".join(value.split())
+    if text.lower() in ("", OFF):
+        return OFF
+    return str(parse_when(text))
+
+
+class ScheduleConfig(Strict):
+    """When the robot's session and its chores run (README, "Schedules"); times in the calendar's zone.
+
+    ``calendar`` and ``session_end`` default by the robot's data source: use ``RobotConfig.schedule_settings``.
+    """
+
+    mode: Literal["auto", "manual", "both"] = "both"
+    calendar: str | None = Field(default=None, description="an exchange_calendars name or '24/7'")
+    session_start: str = "open"
+    session_end: str | None = Field(default=None, description="market-relative, or 'never' (24/7 only)")
+    grace: str = Field(default="15m", description="a duration: how late a missed job may still run")
+    retries: int = Field(default=2, ge=0, le=100)
+    retry_delay: str = Field(default="1m", description="a duration between the retries of a failed job")
+    jobs: dict[Annotated[str, AfterValidator(_chore_name)], Annotated[str, AfterValidator(_chore_when)]] = Field(
+        default_factory=lambda: dict(DEFAULT_JOBS)
+    )
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: str | None) -> str | None:
+        return None if value is None else check_calendar(value)
+
+    @field_validator("session_start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        return str(parse_when(" ".join(value.split())))
+
+    @field_validator("session_end")
+    @classmethod
+    def _end(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == NEVER:
+            return None if value is None else NEVER
+        if looks_like_cron(value):
+            raise ValueError("the session's end is market-relative ('close', 'close + 10m') or 'never', not cron")
+        return str(parse_market_time(value))
+
+    @field_validator("grace", "retry_delay", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Check a duration ('90s', '15m', '1h30m'; a number is seconds) and write it the one way."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return format_duration(timedelta(seconds=value))
+        return format_duration(parse_duration(value)) if isinstance(value, str) else value
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _with_default_jobs(cls, value: Any) -> Any:
+        return {**DEFAULT_JOBS, **value} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _session_window(self) -> ScheduleConfig:
+        if self.session_end == NEVER and self.calendar not in (None, ALWAYS_OPEN):
+            raise ValueError(f"session_end: 'never' (a continuous session) needs calendar = '{ALWAYS_OPEN}'")
+        start = parse_when(self.session_start)
+        if self.session_end not in (None, NEVER) and isinstance(start, MarketTime):
+            end = parse_market_time(self.session_end)
+            if (start.anchor, end.anchor) == ("close", "open") or (
+                start.anchor == end.anchor and end.offset <= start.offset
+            ):
+                raise ValueError(f"session_end: '{end}' is not after session_start '{start}'")
+        return self
+
+    @property
+    def enabled_jobs(self) -> dict[str, str]:
+        """The chores that are on: name -> when."""
+        return {name: when for name, when in self.jobs.items() if when != OFF}
+
+
 class RobotConfig(Strict):
     """One robot: its strategy, data, account and rules."""
 
@@ -124,6 +231,7 @@ class RobotConfig(Strict):
     fills: FillsConfig = FillsConfig()
     fees: FeesConfig = FeesConfig()
     risk: RiskConfig = RiskConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @field_validator("timezone")
     @classmethod
@@ -134,6 +242,29 @@ class RobotConfig(Strict):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'America/New_York')") from None
         return value
 
+    @model_validator(mode="after")
+    def _schedule_fits_calendar(self) -> RobotConfig:
+        if self.schedule.session_end == NEVER and self.calendar_name != ALWAYS_OPEN:
+            raise ValueError(
+                f"schedule: session_end = 'never' (a continuous session) needs calendar = '{ALWAYS_OPEN}'; "
+                f"this robot's calendar is {self.calendar_name!r}"
+            )
+        return self
+
+    @property
+    def calendar_name(self) -> str:
+        """The schedule's calendar: as configured, else '24/7' for a ccxt source and 'XNYS' otherwise."""
+        if self.schedule.calendar is not None:
+            return self.schedule.calendar
+        return ALWAYS_OPEN if self.data.source == "ccxt" else "XNYS"
+
+    @property
+    def schedule_settings(self) -> ScheduleConfig:
+        """The schedule with its defaults resolved: the calendar, and the session end ('never' on 24/7)."""
+        calendar = self.calendar_name
+        end = self.schedule.session_end or (NEVER if calendar == ALWAYS_OPEN else "close")
+        return self.schedule.model_copy(update={"calendar": calendar, "session_end": end})
+
 
 class DatabaseConfig(Strict):
     """The trading database. Credentials never go here: use secrets.toml or ROBOHOST_DATABASE_URL."""
@@ -141,10 +272,18 @@ class DatabaseConfig(Strict):
     url: str = "sqlite:///robohost.db"
 
 
+class ServeConfig(Strict):
+    """``robohost serve``: its loop and how it stops."""
+
+    tick_s: float = Field(default=1.0, gt=0, le=60, description="how often the loop looks at schedules and requests")
+    stop_timeout_s: float = Field(default=30.0, gt=0, le=600, description="SIGTERM: how long jobs in hand get")
+
+
 class RobohostConfig(Strict):
     """The whole of ``robohost.toml``."""
 
     database: DatabaseConfig = DatabaseConfig()
+    serve: ServeConfig = ServeConfig()
     robots: dict[str, RobotConfig] = Field(min_length=1)
 
     @field_validator("robots")

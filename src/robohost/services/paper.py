@@ -155,9 +155,14 @@ class PaperTrading:
         self.session: Session | None = None
         self.feed: MarketFeed | None = None
         self._run_id = ""
+        self._stop_requested = False
 
     def stop(self) -> None:
-        """Ask the running session to stop at its next commit (a live feed is closed so that it ends)."""
+        """Ask the running session to stop at its next commit (a live feed is closed so that it ends).
+
+        Asked before the session exists (while the feed loads), the session stops at its first commit.
+        """
+        self._stop_requested = True
         if self.session is not None:
             self.session.stop_requested = True
         if isinstance(self.feed, LiveMarketFeed):
@@ -239,10 +244,11 @@ class PaperTrading:
             timezone=self.cfg.timezone,
         )
         session = Session(run, state, ctx, feed, writer, clock, self.log, settings)
+        self.session = session
+        session.stop_requested = session.stop_requested or self._stop_requested  # a stop asked while loading
         if progress is not None:
             total = len(feed) if hasattr(feed, "__len__") else 0
             session.progress = lambda done: progress(done, total)
-        self.session = session
         result = session.execute()
         writer.flush()
         return run, state, result, resumed_from

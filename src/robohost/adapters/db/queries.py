@@ -86,6 +86,11 @@ class ReadModel:
         """Read through ``engine``, whose database must be migrated."""
         self._engine = engine
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine it reads through (for the other stores of the same database)."""
+        return self._engine
+
     def runs(self, robot: str | None = None, limit: int = 20) -> list[RunRow]:
         """Return the newest runs first, of one robot or of all."""
         query = sa.select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc()).limit(limit)

@@ -225,3 +225,59 @@ robot_state = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.CheckConstraint(f"status IN ({_statuses(ROBOT_STATUSES)})", name="ck_robot_state_status"),
 )
+
+JOB_OUTCOMES = ("running", "ok", "failed", "retrying", "missed", "skipped", "stopped", "interrupted")
+JOB_TRIGGERS = ("schedule", "late", "manual", "startup")
+REQUEST_ACTIONS = ("run", "stop", "job")
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("robot", sa.Text, nullable=False),
+    sa.Column("job", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("planned_at", sa.BigInteger),
+    sa.Column("until", sa.BigInteger),
+    sa.Column("started_at", sa.BigInteger),
+    sa.Column("ended_at", sa.BigInteger),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Column("run_id", sa.Text),
+    sa.Column("runner", sa.Text),
+    sa.CheckConstraint(f"outcome IN ({_statuses(JOB_OUTCOMES)})", name="ck_jobs_outcome"),
+    sa.CheckConstraint(f"trigger IN ({_statuses(JOB_TRIGGERS)})", name="ck_jobs_trigger"),
+    sa.Index("ix_jobs_robot_planned", "robot", "planned_at"),
+)
+"""Job history: one row per planned or requested job (its key makes a planned job run at most once)."""
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("robot", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("job", sa.Text),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_at", sa.BigInteger, nullable=False),
+    sa.Column("handled_at", sa.BigInteger),
+    sa.Column("handled_by", sa.Text),
+    sa.Column("outcome", sa.Text),
+    sa.CheckConstraint(f"action IN ({_statuses(REQUEST_ACTIONS)})", name="ck_requests_action"),
+    sa.Index("ix_requests_robot_pending", "robot", "handled_at"),
+)
+"""What people asked for (``robohost trigger``, the dashboard): handled by the robot's runner."""
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("robot", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=False),
+    sa.Column("released_at", sa.BigInteger),
+)
+"""Who runs each robot (the lock itself is a PostgreSQL advisory lock or a file lock; this row shows it)."""
