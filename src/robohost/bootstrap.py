@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from robohost.adapters.db.backups import BackupStore
 from robohost.adapters.db.engine import make_engine
 from robohost.adapters.db.jobs import JobStore, RequestStore
 from robohost.adapters.db.journal import SqlJournal
@@ -29,6 +30,9 @@ from robohost.config.loader import Home, load_home
 from robohost.config.models import RobotConfig
 from robohost.engine.ports import MarketFeed
 from robohost.errors import ConfigError
+from robohost.services.backup.make import backup_chore
+from robohost.services.backup.settings import BackupSettings
+from robohost.services.backup.verify import check_backups
 from robohost.services.paper import PaperTrading
 from robohost.services.scheduling.plan import robot_schedules
 from robohost.services.server.chores import Chore, UnavailableChore, health_chore, report_chore
@@ -186,8 +190,24 @@ class App:
         return {
             "health": health_chore(self.engine, self.read, self.home.path),
             "report": report_chore(self.read, self.home.path / REPORTS_DIR),
-            "backup": UnavailableChore("backups are not part of this release yet (the backups issue adds them)"),
-            "verify": UnavailableChore("backup verification arrives with backups (the backups issue)"),
+            "weekly_report": report_chore(self.read, self.home.path / REPORTS_DIR, days=7),
+            **self.backup_chores(),
+        }
+
+    def backup_settings(self, recipients: Sequence[str] = (), targets: Sequence[str] = ()) -> BackupSettings:
+        """The home's backup settings, with command-line recipients and targets added."""
+        return BackupSettings.from_home(self.home, recipients, targets)
+
+    def backup_chores(self) -> dict[str, Chore | UnavailableChore]:
+        """``backup`` (daily by default) and ``verify`` (weekly: the checks possible without the private key)."""
+        if not self.home.config.backup.recipients:
+            why = "no [backup] recipients in robohost.toml: add an age public key (age1...) to make backups"
+            return {"backup": UnavailableChore(why), "verify": UnavailableChore(why)}
+        store = BackupStore(self.engine)
+        log = robot_logger(self.home.path, "backup", "robohost.backup")
+        return {
+            "backup": backup_chore(self.backup_settings, store, log),
+            "verify": lambda robot: check_backups(self.backup_settings(), store),
         }
 
     def server(

@@ -9,6 +9,7 @@ Each branch is a decision the caller takes:
 - ``DataError``: market data cannot be read at all (a missing or unreadable file) (exit 6).
 - ``JournalError``: the trading database refused a write; the run resumes from its last commit (exit 7).
 - ``LeaseError``: another process runs this robot; ask it (``robohost trigger``) or wait (exit 8).
+- ``BackupError``: a backup, verification, restore or upgrade failed; nothing was overwritten (exit 9).
 - ``IllegalTransitionError``: a programming error in order handling; never expected (exit 70).
 
 Every message is one line that says what went wrong and what to do about it.
@@ -70,3 +71,9 @@ class IllegalTransitionError(RobohostError):
     """An order was asked to move to a status its transition table forbids."""
 
     exit_code = 70
+
+
+class BackupError(RobohostError):
+    """A backup, verification, restore or upgrade could not be done; the message says what and why."""
+
+    exit_code = 9

@@ -182,7 +182,7 @@ def test_errors_are_one_line_with_the_config_exit_code(home: Path) -> None:
     )
     bad_now = CliRunner().invoke(app, ["--home", str(home), "schedule", "show", "--now", "tomorrow"])
     assert str(bad_now.exception) == "--now: expected an ISO time like 2026-11-27T14:00:00Z, got 'tomorrow'"
-    (home / "robohost.toml").write_text(CONFIG.replace('report = "off"', 'report = "close + 1 hour"'))
+    (home / "robohost.toml").write_text(CONFIG.replace('\nreport = "off"', '\nreport = "close + 1 hour"'))
     bad_config = console("--home", str(home), "schedule", "show")
     assert bad_config.returncode == 2
     assert bad_config.stderr.startswith(

@@ -15,6 +15,7 @@ import typer
 
 from robohost import __version__
 from robohost.cli import (
+    backup_cmd,
     feeds_cmd,
     home_cmds,
     read_cmds,
@@ -58,12 +59,28 @@ def main_options(
     _console_logging(debug)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (tests swap it for a while)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def _console_logging(debug: bool) -> None:
     """Warnings (everything with --debug) of robohost's loggers go to stderr as one line each."""
     log = logging.getLogger("robohost")
     log.setLevel(logging.DEBUG if debug else logging.INFO)
     if not any(getattr(h, "robohost_console", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setLevel(logging.DEBUG if debug else logging.WARNING)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         handler.robohost_console = True  # type: ignore[attr-defined]
@@ -83,6 +100,9 @@ app.add_typer(report_cmd.report_app, name="report")
 app.command()(serve_cmd.serve)
 app.add_typer(trigger_cmd.trigger_app, name="trigger")
 app.command()(trigger_cmd.jobs)
+app.add_typer(backup_cmd.backup_app, name="backup")
+app.command()(backup_cmd.restore)
+app.command()(backup_cmd.upgrade)
 
 
 def main() -> None:

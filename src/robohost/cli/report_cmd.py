@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -135,3 +135,27 @@ def pnl(
         console.print(f"forward test vs backtest: {report.forward.verdict}", soft_wrap=True)
     for path in report.files.values():
         typer.echo(f"wrote {path}")
+
+
+@report_app.command("setup")
+def setup(
+    home: HomeOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The file to write (default: reports/setup.md in the home).")
+    ] = None,
+    local_zone: Annotated[
+        str | None, typer.Option("--local-zone", help="The server's time zone (default: this machine's).")
+    ] = None,
+) -> None:
+    """Write the setup-and-run instructions of this deployment (Markdown; no secret values, only where they live)."""
+    from robohost.services.reports.setup import setup_document
+    from robohost.services.scheduling.zones import local_zone as machine_zone
+    from robohost.services.scheduling.zones import zone_named
+
+    with opened(home) as app:
+        zone = zone_named(local_zone) if local_zone else machine_zone()
+        text = setup_document(app.home, app.read, datetime.now(UTC).astimezone(zone), zone)
+        target = out if out is not None else app.home.path / REPORTS_DIR / "setup.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {target}")

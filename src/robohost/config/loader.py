@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from robohost.config.models import FeedSecrets, RobohostConfig, RobotConfig, SecretsConfig
+from robohost.config.models import BackupSecrets, FeedSecrets, RobohostConfig, RobotConfig, SecretsConfig
 from robohost.errors import ConfigError
 
 CONFIG_FILE = "robohost.toml"
@@ -128,7 +128,7 @@ def load_home(path: Path) -> Home:
     if env_url:
         _has_password(env_url, Path(f"${DATABASE_ENV}"), "value")
         url = env_url
-    return Home(home, config, resolve_database_url(url, home), _with_env_secrets(secrets))
+    return Home(home, config, resolve_database_url(url, home), _with_backup_env(_with_env_secrets(secrets)))
 
 
 FEED_SECRET_ENV = {
@@ -155,3 +155,15 @@ def _with_env_secrets(secrets: SecretsConfig) -> SecretsConfig:
         return secrets.model_copy(update={"feeds": FeedSecrets.model_validate(feeds)})
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc, Path("environment (ROBOHOST_*)"))) from None
+
+
+BACKUP_SSH_KEY_ENV = "ROBOHOST_BACKUP_SSH_KEY"
+"""Environment variable naming the SSH private key for SFTP backup targets (overrides secrets.toml)."""
+
+
+def _with_backup_env(secrets: SecretsConfig) -> SecretsConfig:
+    path = os.environ.get(BACKUP_SSH_KEY_ENV)
+    if not path:
+        return secrets
+    backup = BackupSecrets.model_validate({**secrets.backup.model_dump(), "ssh_key": path})
+    return secrets.model_copy(update={"backup": backup})

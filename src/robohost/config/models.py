@@ -14,6 +14,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from robohost.config.backup_syntax import (
+    LABEL,
+    check_host_port,
+    check_recipient,
+    check_target,
+    is_sftp,
+    parse_host_key,
+    parse_sftp_url,
+)
 from robohost.config.schedule_syntax import (
     ALWAYS_OPEN,
     NEVER,
@@ -127,6 +136,7 @@ DEFAULT_JOBS = {
     "backup": "close + 15m",
     "verify": "0 6 * * sun",
     "report": "close + 30m",
+    "weekly_report": "0 18 * * fri",
     "health": "*/5 * * * *",
 }
 """The chores every robot has unless its ``[robots.NAME.schedule.jobs]`` changes or switches them off."""
@@ -279,11 +289,54 @@ class ServeConfig(Strict):
     stop_timeout_s: float = Field(default=30.0, gt=0, le=600, description="SIGTERM: how long jobs in hand get")
 
 
+def _host_key(value: str) -> str:
+    parse_host_key(value)
+    return value.strip()
+
+
+class BackupConfig(Strict):
+    """``[backup]``: who can read the backups (public keys only), where they go, how many are kept."""
+
+    recipients: list[Annotated[str, AfterValidator(check_recipient)]] = Field(
+        default_factory=list, description="age public keys (age1...) or SSH public keys that can open the backups"
+    )
+    targets: list[Annotated[str, AfterValidator(check_target)]] = Field(
+        default_factory=lambda: ["backups"], description="folders (relative to the home) and sftp:// URLs"
+    )
+    host_keys: dict[Annotated[str, AfterValidator(check_host_port)], Annotated[str, AfterValidator(_host_key)]] = Field(
+        default_factory=dict, description='pinned SSH host keys: "host:port" = "ssh-ed25519 AAAA..."'
+    )
+    keep_daily: int = Field(default=7, ge=0, le=10_000)
+    keep_weekly: int = Field(default=4, ge=0, le=10_000)
+    keep_monthly: int = Field(default=12, ge=0, le=10_000)
+    label: str | None = Field(default=None, description="names the archives; default: the home folder's name")
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and not LABEL.match(value):
+            raise ValueError("a label is letters, digits, '.', '-' and '_' (at most 64)")
+        return value
+
+    @model_validator(mode="after")
+    def _sftp_hosts_pinned(self) -> BackupConfig:
+        for target in self.targets:
+            if is_sftp(target):
+                host_port = parse_sftp_url(target).host_port
+                if host_port not in self.host_keys:
+                    raise ValueError(
+                        f"host_keys: no pinned host key for {host_port} (target {target}); add "
+                        f'"{host_port}" = "ssh-ed25519 AAAA..." (from a trusted \'ssh-keyscan -p PORT HOST\')'
+                    )
+        return self
+
+
 class RobohostConfig(Strict):
     """The whole of ``robohost.toml``."""
 
     database: DatabaseConfig = DatabaseConfig()
     serve: ServeConfig = ServeConfig()
+    backup: BackupConfig = BackupConfig()
     robots: dict[str, RobotConfig] = Field(min_length=1)
 
     @field_validator("robots")
@@ -317,8 +370,16 @@ class FeedSecrets(Strict):
     alpaca: AlpacaSecrets | None = None
 
 
+class BackupSecrets(Strict):
+    """The SSH key robohost logs in to SFTP targets with (a path; the key file stays out of every backup)."""
+
+    ssh_key: str | None = Field(default=None, description="path of the SSH private key, relative to the home")
+    ssh_key_passphrase: SecretStr | None = None
+
+
 class SecretsConfig(Strict):
     """The whole of ``secrets.toml`` (mode 0600). Later issues add SMTP and backup keys."""
 
     database: DatabaseConfig | None = None
     feeds: FeedSecrets = FeedSecrets()
+    backup: BackupSecrets = BackupSecrets()

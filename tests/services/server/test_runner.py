@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from server_harness import T0, Harness, ListPlan, job, minutes
 
 from robohost.adapters.db.tables import leases
-from robohost.services.server.chores import UnavailableChore
+from robohost.adapters.feeds.synthetic import DEFAULT_START as SYNTHETIC_START
+from robohost.services.server.chores import UnavailableChore, report_chore
 from robohost.services.server.runner import RunnerPolicy, ns
 
 
@@ -162,3 +163,16 @@ def test_the_report_chore_writes_the_latest_runs_report(harness: Harness) -> Non
     written = sorted(p.suffix for p in (harness.app.home.path / "reports").iterdir())
     assert written == [".csv", ".html", ".pdf"]
     runner.shutdown(T0 + minutes(11), 10)
+
+
+def test_the_weekly_report_covers_the_last_seven_days_or_says_there_was_nothing(harness: Harness) -> None:
+    plan = ListPlan([job("session", T0, T0 + minutes(9))])
+    runner = harness.runner(plan)
+    harness.step(runner, T0)
+    runner.shutdown(T0 + minutes(1), 10)
+    reports = harness.app.home.path / "reports"
+    first_bar = SYNTHETIC_START.date()
+    week_of_data = report_chore(harness.app.read, reports, days=7, today=lambda: first_bar + timedelta(days=1))
+    assert week_of_data("bot").startswith(f"wrote pnl-bot-{first_bar}-")
+    long_after = report_chore(harness.app.read, reports, days=7, today=lambda: first_bar + timedelta(days=400))
+    assert long_after("bot").startswith(f"nothing to report since {first_bar + timedelta(days=393)}")

@@ -36,6 +36,7 @@ calendar = "XNYS"
 [robots.bot.schedule.jobs]
 backup = "close + 15m"
 report = "off"
+weekly_report = "off"
 verify = "off"
 health = "0 9 * * mon-fri"
 """

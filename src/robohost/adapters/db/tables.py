@@ -281,3 +281,31 @@ leases = sa.Table(
     sa.Column("released_at", sa.BigInteger),
 )
 """Who runs each robot (the lock itself is a PostgreSQL advisory lock or a file lock; this row shows it)."""
+
+BACKUP_OUTCOMES = ("running", "ok", "partial", "failed", "interrupted")
+
+backups = sa.Table(
+    "backups",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False, unique=True),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("ended_at", sa.BigInteger),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("sha256", sa.Text),
+    sa.Column("recipients", sa.JSON, nullable=False),
+    sa.Column("targets", sa.JSON, nullable=False),
+    sa.Column("duration_ms", sa.BigInteger),
+    sa.Column("max_stall_ms", sa.Double),
+    sa.Column("verified_at", sa.BigInteger),
+    sa.Column("verify_outcome", sa.Text),
+    sa.Column("verify_detail", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.CheckConstraint(f"outcome IN ({_statuses(BACKUP_OUTCOMES)})", name="ck_backups_outcome"),
+    sa.Index("ix_backups_label_started", "label", "started_at"),
+)
+"""Every backup: when, how it went, its size and SHA-256, where it was copied (``targets``: one object per
+target with its outcome), how long the database was held up, and the last verification."""

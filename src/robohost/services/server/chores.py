@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from robohost.adapters.db.queries import ReadModel
+from robohost.errors import StateError
 from robohost.services.status import robot_status
 
 Chore = Callable[[str], str]
@@ -52,15 +54,26 @@ def health_chore(engine: sa.Engine, read: ReadModel, home: Path) -> Chore:
     return check
 
 
-def report_chore(read: ReadModel, reports_dir: Path) -> Chore:
-    """Write the P&L report of the robot's latest run into the home's ``reports/`` folder."""
+def report_chore(
+    read: ReadModel, reports_dir: Path, days: int | None = None, today: Callable[[], date] = date.today
+) -> Chore:
+    """Write the P&L report of the robot's latest run into the home's ``reports/`` folder.
+
+    ``days``: only the last so many days (the weekly report); a period without trading is said, not failed.
+    """
 
     def report(robot: str) -> str:
         from robohost.services.reports.pnl import pnl_report  # matplotlib, reportlab: only when used
 
         if read.latest_run(robot) is None:
             return "no run to report on yet"
-        written = pnl_report(read, robot, reports_dir)
+        start = today() - timedelta(days=days) if days else None
+        try:
+            written = pnl_report(read, robot, reports_dir, start=start)
+        except StateError as exc:
+            if start is None:
+                raise
+            return f"nothing to report since {start}: {exc}"
         return "wrote " + ", ".join(path.name for path in written.files.values())
 
     return report
