@@ -189,8 +189,8 @@ class App:
         """The chores a runner can do on this installation."""
         return {
             "health": health_chore(self.engine, self.read, self.home.path),
-            "report": report_chore(self.read, self.home.path / REPORTS_DIR),
-            "weekly_report": report_chore(self.read, self.home.path / REPORTS_DIR, days=7),
+            "report": report_chore(self.read, self.home.path / REPORTS_DIR, sign_in=self.home.path),
+            "weekly_report": report_chore(self.read, self.home.path / REPORTS_DIR, days=7, sign_in=self.home.path),
             **self.backup_chores(),
         }
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from robohost.adapters.db.engine import make_engine
 from robohost.adapters.db.queries import ReadModel
 from robohost.adapters.feeds.synthetic import write_synthetic
+from robohost.services.reports.track_record import chain_state
 
 ROBOHOST = str(Path(sys.executable).with_name("robohost"))
 BARS_PER_SYMBOL = 6000
@@ -170,7 +171,9 @@ def _record(engine: sa.Engine, robot: str) -> dict[str, Any]:
     ]
     equity = [(p.ts, p.equity, p.cash) for p in read.equity(robot, run.id)]
     positions = [(p.symbol, p.qty, p.avg_price, p.realized_pnl) for p in read.positions(run.id)]
+    chain = chain_state(engine, run.id)
     return {
+        "chain": (chain.length, chain.problems),
         "status": run.status,
         "orders": sorted(orders),
         "fills": sorted(fills),
@@ -224,3 +227,5 @@ def test_kill_minus_nine_at_random_points_then_resume_matches_an_uninterrupted_r
     assert victim["positions"] == ref["positions"]
     assert victim["equity"] == ref["equity"]
     assert victim["final"] == ref["final"]
+    assert victim["chain"] == ref["chain"] and ref["chain"][1] == (), "the hash chain runs unbroken across resumes"
+    assert ref["chain"][0] > 400

@@ -76,7 +76,7 @@ def test_report_pnl_writes_the_report_of_the_latest_run(tmp_path: Path) -> None:
     done = robohost(*h, "report", "pnl")
     assert done.returncode == 0, done.stderr
     written = re.findall(r"^wrote (.+)$", done.stdout, re.MULTILINE)
-    assert [Path(p).suffix for p in written] == [".html", ".pdf", ".csv"]
+    assert [Path(p).suffix for p in written] == [".html", ".pdf", ".csv", ".json"]  # .sig.json: the signature
     assert all(Path(p).parent == home / "reports" and Path(p).is_file() for p in written)
     assert Path(written[1]).name.startswith(f"pnl-{ROBOT}-2000-")
 
@@ -94,7 +94,7 @@ def test_report_pnl_writes_the_report_of_the_latest_run(tmp_path: Path) -> None:
     report = json.loads(
         ok(*h, "report", "pnl", "--backtest-run", status["id"], "--format", "pdf", "--out", out_dir, "--json")
     )
-    assert set(report["files"]) == {"pdf", "csv"}
+    assert set(report["files"]) == {"pdf", "csv", "signature"}
     assert Path(report["files"]["pdf"]).parent == tmp_path / "out"
     assert report["summary"]["from"].startswith("2003-01")
     assert report["forward"]["verdict"] in ("consistent", "inconclusive", "inconsistent")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from robohost.cli.common import HomeOption, JsonOption, RobotOption, console, opened, print_json
-from robohost.errors import ConfigError
+from robohost.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
     from robohost.services.reports.pnl import PnlReport
@@ -121,6 +121,7 @@ def pnl(
             backtest_file=backtest,
             backtest_run=backtest_run,
             annualization=periods_per_year,
+            sign_in=app.home.path,
         )
     if as_json:
         print_json(_as_dict(report))
@@ -159,3 +160,29 @@ def setup(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {target}")
+
+
+@report_app.command("verify")
+def verify(
+    report: Annotated[Path, typer.Argument(help="A report (its .html, .pdf, .csv or .sig.json file).")],
+    home: HomeOption = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="The signer's public key or its SHA256: fingerprint, as you trust it."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a signed report against the database: signature, files, the hash chain and the tables."""
+    from robohost.services.reports.track_record import verify_report
+
+    with opened(home) as app:
+        result = verify_report(report, app.engine, key)
+    if as_json:
+        print_json({"ok": result.ok, "checked": list(result.checked), "problems": list(result.problems)})
+    else:
+        for line in result.checked:
+            console.print(f"[green]ok[/green]   {line}", soft_wrap=True)
+        for line in result.problems:
+            console.print(f"[red]FAIL[/red] {line}", soft_wrap=True)
+    if not result.ok:
+        raise StateError(f"report {report.name} does not match the database: {result.problems[0]}")

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from robohost.errors import ConfigError, StateError
+from robohost.services.reports.track_record import KEY_FILE, PUBLIC_KEY_FILE, signing_key
 
 EXAMPLES = {"sma-cross": "sma_cross.py"}
 
@@ -111,4 +112,7 @@ def create_home(path: Path, example: str = "sma-cross", *, force: bool = False) 
             fh.write(SECRETS_TEMPLATE)
         os.chmod(secrets, 0o600)
         made.append(secrets)
+    if not (home / KEY_FILE).exists():
+        signing_key(home)  # signs the P&L reports (the track record)
+        made += [home / KEY_FILE, home / PUBLIC_KEY_FILE]
     return CreatedHome(home, example, made)

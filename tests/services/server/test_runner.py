@@ -161,7 +161,7 @@ def test_the_report_chore_writes_the_latest_runs_report(harness: Harness) -> Non
     assert (reports[0].outcome, reports[0].error) == ("ok", "no run to report on yet")
     assert reports[1].outcome == "ok" and (reports[1].error or "").startswith("wrote pnl-bot-")
     written = sorted(p.suffix for p in (harness.app.home.path / "reports").iterdir())
-    assert written == [".csv", ".html", ".pdf"]
+    assert written == [".csv", ".html", ".json", ".pdf"]  # .sig.json: the signed attestation
     runner.shutdown(T0 + minutes(11), 10)
 
 

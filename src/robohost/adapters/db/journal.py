@@ -23,7 +23,8 @@ from sqlalchemy.engine import Dialect
 
 from robohost.adapters.db import tables as t
 from robohost.adapters.db.bulk import BulkWriter
-from robohost.engine.records import Batch, Checkpoint, RunRecord
+from robohost.adapters.db.chain import GENESIS, chained, link
+from robohost.engine.records import Batch, Checkpoint, EventRecord, RunRecord
 from robohost.errors import StateError
 
 FINISHED_STATUSES = ("completed", "halted", "failed")
@@ -41,6 +42,7 @@ class SqlJournal:
         self._engine = engine
         self._equity_sql = _EQUITY_SQL.format(p="?" if engine.dialect.name == "sqlite" else "%s")
         self._writers = _Writers(engine.dialect)
+        self._heads: dict[str, bytes] = {}  # each run's last committed chain link
 
     def start_run(self, run: RunRecord) -> None:
         """Record a new run as running and mark its robot running."""
@@ -60,24 +62,47 @@ class SqlJournal:
 
     def commit(self, batch: Batch) -> None:
         """Write everything in ``batch`` in one transaction; on any error nothing of it is kept."""
+        self.commit_all((batch,))
+
+    def commit_all(self, batches: Sequence[Batch]) -> None:
+        """Write ``batches`` in order in one transaction (a group commit): all of them or nothing.
+
+        Only the last checkpoint of each run is written: each one replaces the one before.
+        """
         w = self._writers
+        checkpoints = {b.checkpoint.run_id: b.checkpoint for b in batches if b.checkpoint is not None}
+        heads: dict[str, bytes] = {}  # new chain heads: kept only once the transaction has committed
         with self._engine.begin() as conn:
-            if batch.orders:
-                w.orders.write(conn, batch.orders.values())
-            if batch.fills:
-                w.fills.write(conn, batch.fills)
-            if batch.positions:
-                w.positions.write(conn, batch.positions.values())
-            if batch.equity_ts:
-                self._insert_equity(conn, batch)
-            if batch.risk_events:
-                w.risk_events.write(conn, batch.risk_events)
-            if batch.rejected:
-                w.rejected.write(conn, batch.rejected)
-            if batch.events:
-                w.events.write(conn, batch.events)
-            if batch.checkpoint is not None:
-                _save_checkpoint(conn, batch.checkpoint)
+            for batch in batches:
+                if batch.orders:
+                    w.orders.write(conn, batch.orders.values())
+                if batch.fills:
+                    w.fills.write(conn, batch.fills)
+                if batch.positions:
+                    w.positions.write(conn, batch.positions.values())
+                if batch.equity_ts:
+                    self._insert_equity(conn, batch)
+                if batch.risk_events:
+                    w.risk_events.write(conn, batch.risk_events)
+                if batch.rejected:
+                    w.rejected.write(conn, batch.rejected)
+                if batch.events:
+                    w.events.write(conn, self._linked(conn, batch.events, heads))
+            for checkpoint in checkpoints.values():
+                _save_checkpoint(conn, checkpoint)
+        self._heads.update(heads)
+
+    def _linked(self, conn: sa.Connection, events: Iterable[EventRecord], heads: dict[str, bytes]) -> list[_Linked]:
+        """The events with their chain links (order and fill lines; see ``chain.py``)."""
+        out = []
+        for e in events:
+            digest: str | None = None
+            if chained(e.type):
+                previous = heads.get(e.run_id) or self._heads.get(e.run_id) or _last_link(conn, e.run_id)
+                heads[e.run_id] = link(previous, e.seq, e.ts, e.type, json_safe(e.data))
+                digest = heads[e.run_id].hex()
+            out.append(_Linked(e.run_id, e.seq, e.ts, e.type, e.data, digest))
+        return out
 
     def load_checkpoint(self, run_id: str) -> Checkpoint | None:
         """Return the run's last committed checkpoint, or None."""
@@ -161,6 +186,23 @@ class _Writers:
         self.risk_events = BulkWriter(t.risk_events, dialect)
         self.rejected = BulkWriter(t.rejected_data, dialect, prepare={"values": json_safe})
         self.events = BulkWriter(t.journal, dialect, prepare={"data": json_safe})
+
+
+class _Linked:
+    """A journal line with its chain link, as the bulk writer reads it."""
+
+    __slots__ = ("data", "hash", "run_id", "seq", "ts", "type")
+
+    def __init__(self, run_id: str, seq: int, ts: int, type_: str, data: Any, digest: str | None) -> None:
+        self.run_id, self.seq, self.ts, self.type, self.data, self.hash = run_id, seq, ts, type_, data, digest
+
+
+def _last_link(conn: sa.Connection, run_id: str) -> bytes:
+    """The run's last stored chain link (the genesis link before its first)."""
+    j = t.journal
+    query = sa.select(j.c.hash).where(j.c.run_id == run_id, j.c.hash.is_not(None)).order_by(j.c.id.desc()).limit(1)
+    stored = conn.execute(query).scalar()
+    return bytes.fromhex(stored) if stored else GENESIS
 
 
 def _save_checkpoint(conn: sa.Connection, cp: Checkpoint) -> None:

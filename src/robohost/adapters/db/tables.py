@@ -200,6 +200,7 @@ journal = sa.Table(
     sa.Column("ts", sa.BigInteger, nullable=False),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("hash", sa.Text),  # order and fill lines: the hex link of the run's hash chain (adapters/db/chain.py)
     sa.Index("ix_journal_run_id", "run_id"),
 )
 

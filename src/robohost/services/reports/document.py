@@ -136,10 +136,24 @@ def duration(ns: int | None) -> str:
 
 
 # -- the document ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """The run's hash chain as the report attests it, and the key that signs the report."""
+
+    chain_length: int
+    chain_head: str
+    key_fingerprint: str
+    problems: tuple[str, ...] = ()
+
+
 def pnl_document(
-    data: ReportData, metrics: PerformanceMetrics, forward: ForwardTest | None, generated_at: datetime
+    data: ReportData,
+    metrics: PerformanceMetrics,
+    forward: ForwardTest | None,
+    generated_at: datetime,
+    track: TrackRecord | None = None,
 ) -> Document:
-    """Build the P&L report of ``data``."""
+    """Build the P&L report of ``data`` (with its track record's chain head when ``track`` is given)."""
     period = f"{data.first_day} to {data.last_day}"
     return Document(
         title=f"P&L report: {data.robot}",
@@ -153,6 +167,7 @@ def pnl_document(
             _per_symbol(data),
             _forward(forward),
             _operations(data.operations, data.timezone),
+            *((_track_record(track, data),) if track is not None else ()),
             _trades_appendix(data),
         ),
         footer=f"robohost · generated {generated_at.strftime('%Y-%m-%d %H:%M:%S %Z')} · times in {data.timezone}",
@@ -395,6 +410,25 @@ def _operations(ops: OperationsRecord, timezone: str) -> Section:
     else:
         blocks.append(Paragraph(f"Backups: {ops.backups}, the last at {utc_time(ops.last_backup_at) or NA} UTC."))
     return Section("operations", "Operations record", tuple(blocks))
+
+
+def _track_record(track: TrackRecord, data: ReportData) -> Section:
+    blocks: list[Paragraph | Table] = [
+        Paragraph(
+            f"Every order and fill line of run {data.run.id} is hash-chained in the trading database (each line's "
+            "SHA-256 commits to the one before). At the time of this report the chain held "
+            f"{track.chain_length} lines and ended in:"
+        ),
+        Paragraph(track.chain_head, "mono"),
+        Paragraph(
+            f"The report is signed with the ed25519 key {track.key_fingerprint} (the signature and the files' "
+            "SHA-256 are in the .sig.json file beside it). 'robohost report verify REPORT' recomputes the chain "
+            "from the database and checks the signature: any later edit of an order or a fill is found."
+        ),
+    ]
+    if track.problems:
+        blocks.append(Paragraph("The database already disagreed with its chain: " + "; ".join(track.problems), "note"))
+    return Section("track", "Track record", tuple(blocks))
 
 
 def _trades_appendix(data: ReportData) -> Section:

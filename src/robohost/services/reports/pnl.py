@@ -17,14 +17,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from robohost import __version__
 from robohost.adapters.db.queries import ReadModel
 from robohost.errors import ConfigError, StateError
 from robohost.services.reports.data import ReportData, daily_equity, gather
-from robohost.services.reports.document import pnl_document
+from robohost.services.reports.document import TrackRecord, pnl_document
 from robohost.services.reports.forward import Backtest, ForwardTest, backtest_from_equity, compare, load_backtest_csv
 from robohost.services.reports.html import render_html
 from robohost.services.reports.metrics import PerformanceMetrics, performance
 from robohost.services.reports.pdf import render_pdf
+from robohost.services.reports.track_record import (
+    SIGNATURE_SUFFIX,
+    chain_state,
+    fingerprint,
+    public_key_text,
+    sign_report,
+    signing_key,
+)
 from robohost.services.reports.trades import Trade
 
 FORMATS = ("html", "pdf")
@@ -115,8 +124,12 @@ def pnl_report(
     backtest_run: str | None = None,
     annualization: int | None = None,
     generated_at: datetime | None = None,
+    sign_in: Path | None = None,
 ) -> PnlReport:
-    """Build the P&L report of one run of ``robot`` over the days ``start`` <= day < ``end`` and write it."""
+    """Build the P&L report of one run of ``robot`` over the days ``start`` <= day < ``end`` and write it.
+
+    ``sign_in``: the robot home whose key signs the report (``pnl-….sig.json``, see ``track_record``).
+    """
     if backtest_file is not None and backtest_run is not None:
         raise ConfigError("give --backtest FILE or --backtest-run RUN_ID, not both")
     if start is not None and end is not None and end <= start:
@@ -133,7 +146,13 @@ def pnl_report(
         backtest = run_backtest(read, backtest_run)
     forward = compare(data.equity, backtest, data.periods_per_year) if backtest is not None else None
 
-    doc = pnl_document(data, metrics, forward, generated_at or datetime.now(UTC))
+    track: TrackRecord | None = None
+    if sign_in is not None:
+        state = chain_state(read.engine, data.run.id)
+        key = public_key_text(signing_key(sign_in).public_key())
+        track = TrackRecord(state.length, state.head, fingerprint(key), state.problems)
+    moment = generated_at or datetime.now(UTC)
+    doc = pnl_document(data, metrics, forward, moment, track)
     stem = f"{robot}-{data.first_day}-{data.last_day}"
     files: dict[str, Path] = {}
     try:
@@ -146,6 +165,21 @@ def pnl_report(
             files["pdf"].write_bytes(render_pdf(doc))
         files["csv"] = out_dir / f"trades-{stem}.csv"
         write_trades_csv(data.trades, files["csv"])
+        if track is not None and sign_in is not None:
+            attestation = {
+                "robot": robot,
+                "run_id": data.run.id,
+                "period": [str(data.first_day), str(data.last_day)],
+                "chain_length": track.chain_length,
+                "chain_head": track.chain_head,
+                "fills": len(data.fills),
+                "final_equity": repr(float(data.equity.iloc[-1])),
+                "generated_at": moment.isoformat(),
+                "robohost": __version__,
+            }
+            files["signature"] = sign_report(
+                sign_in, attestation, dict(files), out_dir / f"pnl-{stem}{SIGNATURE_SUFFIX}"
+            )
     except OSError as exc:
         raise ConfigError(f"cannot write the report into {out_dir}: {exc.strerror or exc}") from None
     return PnlReport(files, data, metrics, forward)

@@ -55,11 +55,16 @@ def health_chore(engine: sa.Engine, read: ReadModel, home: Path) -> Chore:
 
 
 def report_chore(
-    read: ReadModel, reports_dir: Path, days: int | None = None, today: Callable[[], date] = date.today
+    read: ReadModel,
+    reports_dir: Path,
+    days: int | None = None,
+    today: Callable[[], date] = date.today,
+    sign_in: Path | None = None,
 ) -> Chore:
     """Write the P&L report of the robot's latest run into the home's ``reports/`` folder.
 
     ``days``: only the last so many days (the weekly report); a period without trading is said, not failed.
+    ``sign_in``: the home whose key signs the report.
     """
 
     def report(robot: str) -> str:
@@ -69,7 +74,7 @@ def report_chore(
             return "no run to report on yet"
         start = today() - timedelta(days=days) if days else None
         try:
-            written = pnl_report(read, robot, reports_dir, start=start)
+            written = pnl_report(read, robot, reports_dir, start=start, sign_in=sign_in)
         except StateError as exc:
             if start is None:
                 raise
