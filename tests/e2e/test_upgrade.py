@@ -22,16 +22,19 @@ from pathlib import Path
 import pytest
 
 from backup_support import age_key, env_without_home, stop_process, table_rows
+from robohost.adapters.db.migrate import head_revision
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)[1]  # type: ignore[index]
-HEAD = "0004"
+HEAD = head_revision()
+NEXT = f"{int(HEAD) + 1:04d}"
+"""The revision the test releases add on top of this tree's head."""
 MIGRATION = '''"""A revision of the {what} test release."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "{next}"
 down_revision = "{head}"
 branch_labels = None
 depends_on = None
@@ -49,7 +52,7 @@ SKIP_LINKS = ("robohost", "__editable__", "pip", "setuptools", "_distutils_hack"
 
 
 def _release(tmp_path: Path, version: str, migration: str | None) -> Path:
-    """Build the wheel of this tree at ``version``, with ``migration`` as revision 0005."""
+    """Build the wheel of this tree at ``version``, with ``migration`` as revision NEXT."""
     tree = tmp_path / f"tree-{version}"
     shutil.copytree(REPO / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
@@ -59,7 +62,7 @@ def _release(tmp_path: Path, version: str, migration: str | None) -> Path:
     init = tree / "src" / "robohost" / "__init__.py"
     init.write_text(init.read_text().replace(f'__version__ = "{BASE}"', f'__version__ = "{version}"', 1))
     if migration is not None:
-        (tree / "src" / "robohost" / "adapters" / "db" / "migrations" / "versions" / "0005_test.py").write_text(
+        (tree / "src" / "robohost" / "adapters" / "db" / "migrations" / "versions" / f"{NEXT}_test.py").write_text(
             migration
         )
     subprocess.run(
@@ -152,9 +155,11 @@ def _stop(pid: int) -> None:
 def test_a_failing_migration_rolls_back_and_a_good_upgrade_goes_through(tmp_path: Path) -> None:
     installed = _release(tmp_path, BASE, None)
     bad = _release(
-        tmp_path, "99.0.1", MIGRATION.format(what="bad", head=HEAD, fail='raise RuntimeError("fails on purpose")')
+        tmp_path,
+        "99.0.1",
+        MIGRATION.format(what="bad", head=HEAD, next=NEXT, fail='raise RuntimeError("fails on purpose")'),
     )
-    good = _release(tmp_path, "99.0.2", MIGRATION.format(what="good", head=HEAD, fail="pass"))
+    good = _release(tmp_path, "99.0.2", MIGRATION.format(what="good", head=HEAD, next=NEXT, fail="pass"))
     venv = _venv(tmp_path)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(installed)],
                    check=True, timeout=600)  # fmt: skip
@@ -204,7 +209,7 @@ def test_a_failing_migration_rolls_back_and_a_good_upgrade_goes_through(tmp_path
         started += _server_pids(upgraded.stdout)
         assert f"upgraded robohost {BASE} -> 99.0.2" in " ".join(upgraded.stdout.split())
         assert _run(venv, "--version", cwd=tmp_path).stdout.split() == ["robohost", "99.0.2"]
-        assert _revision(home) == "0005"
+        assert _revision(home) == NEXT
         _wait_for_lease(home)
         after = table_rows(f"sqlite:///{home / 'robohost.db'}", skip=skip)
         assert after.pop("upgrade_marker") == []
