@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 DEMO_HOME ?= demo-home
 
-.PHONY: demo test lint check bench clean system-packages
+.PHONY: demo test lint check bench bench-live clean system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ test: $(DEVSTAMP) system-packages
 
 bench: $(DEVSTAMP)
 	$(PY) bench/replay_throughput.py
+
+bench-live: $(DEVSTAMP)
+	$(PY) bench/live_latency.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .ruff_cache .mypy_cache

@@ -4,41 +4,75 @@ the services and the engine. The CLI asks it for ready-made objects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 import sqlalchemy as sa
 
+from robohost import __version__
+from robohost.adapters.alerts.outbox import Outbox
+from robohost.adapters.db.audit import AuditLog
+from robohost.adapters.db.auth import AuthStore
 from robohost.adapters.db.backups import BackupStore
+from robohost.adapters.db.dashboard import DashboardQueries
 from robohost.adapters.db.engine import make_engine
 from robohost.adapters.db.jobs import JobStore, RequestStore
 from robohost.adapters.db.journal import SqlJournal
-from robohost.adapters.db.lease import RobotLease, process_holder, robot_lease
+from robohost.adapters.db.lease import RobotLease, process_holder, read_lease, robot_lease
 from robohost.adapters.db.migrate import upgrade
+from robohost.adapters.db.monitoring import last_good_backup
 from robohost.adapters.db.queries import ReadModel
 from robohost.adapters.db.writer import ProcessJournal
 from robohost.adapters.feeds.replay import ReplayFeed, load_replay
+from robohost.adapters.logging.setup import HomeHandlers
+from robohost.adapters.logging.setup import console as console_handler
+from robohost.adapters.metrics import Metrics, MetricsServer
+from robohost.adapters.ops.state_file import JsonStateFile
 from robohost.adapters.ops.systemd import SystemdNotifier
 from robohost.adapters.strategies import load_strategy_class
+from robohost.adapters.web.server import WebServer
+from robohost.adapters.web.tls import server_context
+from robohost.config.backup_syntax import is_sftp
 from robohost.config.loader import Home, load_home
 from robohost.config.models import RobotConfig
 from robohost.engine.ports import MarketFeed
 from robohost.errors import ConfigError
+from robohost.services.alerts import AlertDispatcher
+from robohost.services.auth import SECOND, AuthService, LockoutPolicy, SessionPolicy
 from robohost.services.backup.make import backup_chore
 from robohost.services.backup.settings import BackupSettings
 from robohost.services.backup.verify import check_backups
-from robohost.services.paper import PaperTrading
-from robohost.services.scheduling.plan import robot_schedules
+from robohost.services.certificates import Certificates, ensure_certificates
+from robohost.services.control import RobotControl
+from robohost.services.dashboard import Dashboard, HomeBackups
+from robohost.services.health import EXIT_CODES, Check, HealthProbe, evaluate, server_pids
+from robohost.services.monitoring import LatencyMetricsProbe, ObservedJobStore, ObservedWriter, daily_summary
+from robohost.services.observability import (
+    STATE_DIR,
+    alert_channels,
+    attach_home_logging,
+    audit_command,
+    home_redactor,
+    metrics_server,
+)
+from robohost.services.paper import PaperTrading, WriterJournal
+from robohost.services.scheduling.plan import Schedule, robot_schedules
 from robohost.services.server.chores import Chore, UnavailableChore, health_chore, report_chore
 from robohost.services.server.clock import ServerClock
 from robohost.services.server.runner import Alert, RobotRunner, RunnerPolicy
 from robohost.services.server.server import Server
+from robohost.web.app import create_app, redirect_app
+from robohost.web.context import WebContext
 
 LOG_DIR = "logs"
 REPORTS_DIR = "reports"
@@ -138,24 +172,68 @@ def robot_feed(home: Home, cfg: RobotConfig, overrides: ReplayOverrides) -> Mark
     )
 
 
-def _log_alert(log: logging.Logger) -> Alert:
-    def alert(kind: str, details: dict[str, object]) -> None:
-        log.error("ALERT %s %s", kind, details)
-
-    return alert
-
-
 def robot_logger(home: Path, robot: str, name: str | None = None) -> logging.Logger:
-    """The robot's logger: warnings to stderr, everything to ``logs/robohost.log`` in the home."""
-    log = logging.getLogger(name or f"robohost.robot.{robot}")
-    log.setLevel(logging.INFO)
-    target = (home / LOG_DIR / "robohost.log").resolve()
-    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == target for h in log.handlers):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(target, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        log.addHandler(handler)
-    return log
+    """The robot's logger (``robohost.robot.NAME``): its records reach the open home's log files (JSON lines in
+    ``logs/robohost.log``, see ``open_app``), its remote collector and the console."""
+    return logging.getLogger(name or f"robohost.robot.{robot}")
+
+
+_PROCESS: dict[str, object] = {"debug": False, "argv": None}
+
+
+def init_logging(
+    debug: bool = False,
+    *,
+    stream: TextIO | None = None,
+    level: int = logging.WARNING,
+    with_time: bool = False,
+    journald: bool = False,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Once per process, at the command line's edge: mask secrets in every record from now on, and write
+    readable lines of robohost's records at ``level`` (everything with ``debug``) to ``stream`` (None: stderr).
+    ``argv``: the command, written to the audit log of the home it opens."""
+    debug = bool(_PROCESS["debug"]) or debug
+    _PROCESS["debug"] = debug
+    if argv is not None:
+        _PROCESS["argv"] = list(argv)
+    console_handler(stream, logging.DEBUG if debug else level, with_time=with_time, journald=journald)
+    if debug:
+        logging.getLogger("robohost").setLevel(logging.DEBUG)
+
+
+REPLAY_NICE = int(os.environ.get("RH_NICE", "10"))
+"""``robohost serve`` runs a replay's session (and its writer process) at this nice value, with the objects that
+exist once its data are loaded frozen out of the garbage collector (as a live run's are): a replay is batch work,
+while the dashboard answers people. ``bench/dashboard_load.py``: the overview's p99 from several hundred ms to
+about 35 ms while a replay runs at full speed, the replay as fast. Live sessions keep the server's priority."""
+R = TypeVar("R")
+
+
+def at_low_priority(run: Callable[..., R]) -> Callable[..., R]:
+    """``run`` on a thread of its own at nice ``REPLAY_NICE`` (a thread's nice value cannot be lowered again
+    without privileges, so the pool's worker thread is left as it was)."""
+
+    def low_priority(*args: Any, **kwargs: Any) -> R:
+        outcome: list[Any] = []
+
+        def target() -> None:
+            with contextlib.suppress(OSError):  # not Linux, or not allowed: the usual priority
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REPLAY_NICE)
+            try:
+                outcome.append((True, run(*args, **kwargs)))
+            except BaseException as exc:  # handed to the caller's thread as it is
+                outcome.append((False, exc))
+
+        thread = threading.Thread(target=target, name=f"{threading.current_thread().name}-replay")
+        thread.start()
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return low_priority
 
 
 class App:
@@ -166,6 +244,10 @@ class App:
         self.engine = engine
         self.journal = SqlJournal(engine)
         self.read = ReadModel(engine)
+        self.metrics: Metrics | None = None  # robohost serve's, once it serves them
+        self.logging: HomeHandlers | None = None  # the home's log handlers (open_app)
+        self._alerts: AlertDispatcher | None = None
+        self._metrics_server: MetricsServer | None = None
 
     def paper(self, robot: str | None, overrides: ReplayOverrides | None = None) -> PaperTrading:
         """The run service of one robot."""
@@ -178,8 +260,62 @@ class App:
             partial(robot_feed, self.home, overrides=overrides or ReplayOverrides()),
             partial(load_strategy_class, home=self.home.path),
             robot_logger(self.home.path, name),
-            open_writer=lambda: ProcessJournal(self.journal, self.home.database_url),
+            open_writer=lambda: self._observed(name, cfg, ProcessJournal(self.journal, self.home.database_url)),
+            alert=lambda kind, details: self.alerts()(kind, {"robot": name, **details}),
         )
+
+    def _observed(self, robot: str, cfg: RobotConfig, writer: WriterJournal) -> WriterJournal:
+        """The run's writer, reporting commits to the metrics and the opt-in trading notifications."""
+        trading = self.home.config.alerts.trading
+        if self.metrics is None and not (trading.fills or trading.halts):
+            return writer
+        notify = self.alerts().notify if (trading.fills or trading.halts) else None
+        return ObservedWriter(writer, robot, cfg.starting_cash, cfg.data.live, self.metrics, notify,
+                              trading.fills, trading.halts)  # fmt: skip
+
+    def alerts(self) -> AlertDispatcher:
+        """The home's alerts: deduplicated, reminded, recovered, sent to the ``[alerts]`` channels."""
+        if self._alerts is None:
+            cfg = self.home.config.alerts
+            metrics = self.metrics
+            outcome = (lambda channel, result: metrics.alerts.labels(channel, result).inc()) if metrics else None
+            state = JsonStateFile(self.home.path / STATE_DIR / "alerts.json")
+            outbox = Outbox(cfg.retries, cfg.retry_delay_s, outcome)
+            self._alerts = AlertDispatcher(alert_channels(self.home), outbox, state, cfg.reminder)
+        return self._alerts
+
+    def health_probe(self, processes: Callable[[], list[int]] | None = None) -> HealthProbe:
+        """Readings of this home's machine, database and robots; ``processes``: whose memory and files to check
+        (default: the local processes holding the robots' leases)."""
+        robots = list(self.home.config.robots)
+        state = JsonStateFile(self.home.path / STATE_DIR / "capacity.json")
+        found = processes or (lambda: server_pids(self.engine, robots))
+        return HealthProbe(self.engine, self.read, self.home.path, self.home.config, state, found)
+
+    def health_checks(self, robots: Sequence[str] | None = None) -> list[Check]:
+        """``robohost health``: every check of the machine and the robots (default: all of them)."""
+        names = list(robots) if robots else list(self.home.config.robots)
+        for name in names:
+            self.home.robot(name)
+        return evaluate(self.health_probe().readings(names), self.home.config.health)
+
+    def _report_health(self, checks: Sequence[Check]) -> None:
+        self.alerts().health(checks)
+        if self.metrics is not None:
+            for check in checks:
+                self.metrics.health.labels(check.name).set(EXIT_CODES[check.level])
+            self.metrics.alerts_open.set(len(self.alerts().state.read().get("alerts", {})))
+
+    def _daily_summary(self, robot: str) -> None:
+        """The day's P&L to the channels that carry trading notifications, when switched on."""
+        if not self.home.config.alerts.trading.daily_summary:
+            return
+        try:
+            found = daily_summary(self.engine, robot, self.home.robot(robot)[1].timezone, datetime.now(UTC))
+            if found is not None:
+                self.alerts().notify("daily_summary", found[0], found[1], robot)
+        except Exception:  # the report still gets written
+            logging.getLogger("robohost.alerts").exception("the daily P&L summary of %s failed", robot)
 
     def lease(self, robot: str, role: str, clock: Callable[[], int] = time.time_ns) -> RobotLease:
         """The robot's lease, to be held by this process in ``role`` (``serve``, ``run``)."""
@@ -188,11 +324,18 @@ class App:
     def chores(self) -> dict[str, Chore | UnavailableChore]:
         """The chores a runner can do on this installation."""
         return {
-            "health": health_chore(self.engine, self.read, self.home.path),
-            "report": report_chore(self.read, self.home.path / REPORTS_DIR, sign_in=self.home.path),
+            "health": health_chore(self._measure(), self._report_health),
+            "report": report_chore(
+                self.read, self.home.path / REPORTS_DIR, before=self._daily_summary, sign_in=self.home.path
+            ),
             "weekly_report": report_chore(self.read, self.home.path / REPORTS_DIR, days=7, sign_in=self.home.path),
             **self.backup_chores(),
         }
+
+    def _measure(self) -> Callable[[str], list[Check]]:
+        """The health chore's checks, inside the server: this process's memory and open files."""
+        probe = self.health_probe(lambda: [os.getpid()])
+        return lambda robot: evaluate(probe.readings([robot]), self.home.config.health)
 
     def backup_settings(self, recipients: Sequence[str] = (), targets: Sequence[str] = ()) -> BackupSettings:
         """The home's backup settings, with command-line recipients and targets added."""
@@ -223,6 +366,8 @@ class App:
         for name in names:
             self.home.robot(name)  # a ConfigError for an unknown name
         log = robot_logger(self.home.path, "serve", "robohost.serve")
+        self.start_metrics()
+        notify = alert or self.alerts()
         chores = self.chores()
         schedules = robot_schedules(self.home.config)
 
@@ -236,14 +381,13 @@ class App:
                 plan = schedules[name]
                 policy = RunnerPolicy(plan.mode, plan.grace, plan.retries, plan.retry_delay)
                 robot_log = robot_logger(self.home.path, name)
-                notify = alert or _log_alert(log)
                 runners.append(
                     RobotRunner(
                         name,
                         plan,
                         policy,
                         self.lease(name, "serve", ns_now),
-                        JobStore(self.engine),
+                        ObservedJobStore(self.engine, self._job_outcome),
                         RequestStore(self.engine),
                         partial(self._paper_for, name, robot_log),
                         chores,
@@ -257,20 +401,169 @@ class App:
         serve = self.home.config.serve
         return Server(make_runners, clock, log, notifier, tick_s or serve.tick_s, serve.stop_timeout_s)
 
+    def start_metrics(self) -> None:
+        """Create the metrics and serve them (``[metrics]``), once; ``robohost serve`` calls it."""
+        if self.metrics is not None:
+            return
+        self.metrics = Metrics()
+
+        def backup_age() -> dict[tuple[str, ...], float]:
+            last = last_good_backup(self.engine)
+            return {(): time.time() - last / 1e9} if last is not None else {}
+
+        self.metrics.scraped("robohost_backup_age_seconds", "Seconds since the last good backup ended.", (), backup_age)
+        remote = self.logging.remote if self.logging is not None else None
+        if remote is not None:
+            queue = remote.queue
+            self.metrics.scraped("robohost_remote_log_queue", "Records waiting for the remote collector.", (),
+                                 lambda: {(): float(queue.stats()[0])})  # fmt: skip
+            self.metrics.scraped("robohost_remote_log_dropped", "Records dropped (queue full), not reported yet.",
+                                 (), lambda: {(): float(queue.stats()[2])})  # fmt: skip
+        self._metrics_server = metrics_server(self.home, self.metrics.registry)
+
+    def _job_outcome(self, robot: str, job: str, outcome: str) -> None:
+        """A job ended: count it; a success clears its failure alert."""
+        if self.metrics is not None:
+            self.metrics.jobs.labels(robot, job, outcome).inc()
+        if outcome == "ok":
+            self.alerts().job_ok(robot, job)
+
+    # -- the dashboard ------------------------------------------------------------------------------------------
+
+    def audit(self) -> AuditLog:
+        """The audit log of the dashboard, the API and ``robohost user``."""
+        return AuditLog(self.engine)
+
+    def auth(self) -> AuthService:
+        """Users, sign-in, sessions and tokens, with the home's ``[web]`` lock-out and session settings."""
+        web = self.home.config.web
+        lockout = LockoutPolicy(
+            account_limit=web.lockout_failures,
+            ip_limit=web.lockout_ip_failures,
+            lockout=int(web.lockout_minutes * 60 * SECOND),
+            delay=int(web.login_delay_s * SECOND),
+        )
+        sessions = SessionPolicy(
+            idle=int(web.session_idle_minutes * 60 * SECOND), absolute=int(web.session_max_hours * 3600 * SECOND)
+        )
+        log = robot_logger(self.home.path, "auth", "robohost.auth")
+        return AuthService(AuthStore(self.engine), self.audit(), log, lockout, sessions)
+
+    def certificates(self, renew: bool = False) -> Certificates:
+        """The dashboard's certificate (the owner's, or the home's generated one, made or renewed as needed)."""
+        return ensure_certificates(self.home.path, self.home.config.web, datetime.now(UTC), renew=renew)
+
+    def web_context(self) -> WebContext:
+        """What the dashboard app is given."""
+        config = self.home.config
+        audit = self.audit()
+        schedules: dict[str, Schedule] = {}
+
+        def schedule(robot: str) -> Schedule:
+            if robot not in schedules:  # calendars take a moment to load: only when first asked
+                schedules.update(robot_schedules(config))
+            return schedules[robot]
+
+        dashboard = Dashboard(
+            config.robots,
+            self.read,
+            DashboardQueries(self.engine),
+            JobStore(self.engine),
+            partial(read_lease, self.engine),
+            schedule,
+            self.home.path,
+        )
+        settings = self.backup_settings()
+        folders = [settings.target_folder(spec) for spec in settings.targets if not is_sftp(spec)]
+        auth = self.auth()
+        auth.defer = ThreadPoolExecutor(1, thread_name_prefix="robohost-web-writes").submit
+        return WebContext(
+            config=config.web,
+            auth=auth,
+            dashboard=dashboard,
+            control=RobotControl(config.robots, RequestStore(self.engine), self.read, audit),
+            audit=audit,
+            reports_dir=self.home.path / REPORTS_DIR,
+            log_file=self.home.path / LOG_DIR / "robohost.log",
+            redactor=home_redactor(self.home),
+            backups=HomeBackups(BackupStore(self.engine), lambda: folders),
+            version=__version__,
+        )
+
+    def web_server(self) -> WebServer | None:
+        """``robohost serve``'s dashboard, not yet started; None when ``[web] enabled = false`` or no user exists
+        (nobody could sign in: ``robohost user add`` first)."""
+        web = self.home.config.web
+        log = robot_logger(self.home.path, "web", "robohost.web")
+        if not web.enabled:
+            log.info("dashboard off ([web] enabled = false)")
+            return None
+        context = self.web_context()
+        if not context.auth.has_users():
+            log.warning("dashboard not started: no user can sign in yet (create one: robohost user add NAME)")
+            return None
+        context.auth.prune(time.time_ns())
+        certs = self.certificates()
+        if certs.made:
+            log.info("dashboard certificate %s: %s", "made" if "ca" in certs.made else "renewed", certs.cert)
+        fallback = web.host if web.host not in ("0.0.0.0", "::") else "localhost"
+        return WebServer(
+            create_app(context),
+            server_context(certs.cert, certs.key),
+            web.host,
+            web.port,
+            redirect_app(web.port, fallback) if web.http_port else None,
+            web.http_port,
+            log,
+        )
+
     def _paper_for(self, robot: str, log: logging.Logger, alert: Alert) -> PaperTrading:
         service = self.paper(robot)
+        if self.home.config.robots[robot].data.source == "replay":  # batch work beside the dashboard
+            service.run = at_low_priority(service.run)  # type: ignore[method-assign]
+            service.freeze_gc = True
         service.log = log
         service.alert = lambda kind, details: alert(kind, {"robot": robot, **details})
+        if self.metrics is not None:  # the event-to-order latency of live bars
+            probe = LatencyMetricsProbe(self.metrics, robot)
+            service.probe = probe
+            make_feed = service.make_feed
+
+            def probed(cfg: RobotConfig) -> MarketFeed:
+                feed = make_feed(cfg)
+                if hasattr(feed, "probe"):
+                    feed.probe = probe
+                return feed
+
+            service.make_feed = probed
         return service
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Deliver the alerts in hand (bounded), stop the metrics endpoint, detach the logs, release the database."""
+        if self._alerts is not None:
+            self._alerts.close()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        if self.logging is not None:
+            self.logging.detach()
+            self.logging = None
         self.engine.dispose()
 
 
 def open_app(home_path: Path) -> App:
     """Load a home's configuration and open (and migrate) its database."""
     home = load_home(home_path)
-    engine = make_engine(home.database_url)
-    upgrade(engine)
-    return App(home, engine)
+    handlers = attach_home_logging(home, debug=bool(_PROCESS["debug"]))
+    try:
+        argv = _PROCESS["argv"]
+        if isinstance(argv, list):
+            _PROCESS["argv"] = None  # once per process
+            audit_command(argv, home)
+        engine = make_engine(home.database_url)
+        upgrade(engine)
+    except BaseException:
+        handlers.detach()
+        raise
+    app = App(home, engine)
+    app.logging = handlers
+    return app

@@ -70,4 +70,5 @@ def test_setup_document_describes_the_deployment_and_holds_no_secret(tmp_path: P
     assert any("CET" in line or "CEST" in line for line in session_rows), "server times in the local zone"
     assert f"ExecStart={ROBOHOST} --home {home} serve" in text
     assert "systemctl stop robohost.service" in text
+    assert "**https://127.0.0.1:8443/**" in text and "user add NAME" in text and "health` (exit 0 ok" in text
     assert "to 1 recipient key(s)" in text and "- `backups`" in text and "restore FILE.tar.zst.age" in text

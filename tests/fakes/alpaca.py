@@ -16,6 +16,9 @@ without a bar stay silent. ``start_at=k`` starts the clock at minute k, as if th
 mid-session: earlier bars are only in the REST history. In the middle of each minute the trades of the
 minute (``"T":"t"``, derived from the bar) and any due updated bars go out; just after the minute ends
 its bars (``"T":"b"``, labelled by their start) go out in one batch to the clients subscribed to them.
+With ``steady=True`` (a benchmark's steady rate) they go out instead one message each, evenly spread over
+the next ``minute_s`` (they are closed bars either way), and ``bar_send_ns`` records the
+``time.monotonic_ns()`` just before each one was handed to the socket.
 
 Faults are scripted per minute index (``faults={3: "drop", 5: ["duplicate", "updated"]}``) and act on
 the clients connected at that minute:
@@ -46,6 +49,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,9 +157,11 @@ class FakeAlpacaServer:
         auth_timeout_s: float = 10.0,
         sip_allowed: bool = True,
         start_at: int = 0,
+        steady: bool = False,
     ) -> None:
         self._key_id, self._secret_key = key_id, secret_key
         self.minute_s = minute_s
+        self.steady = steady
         self.trades_per_bar = trades_per_bar
         self.auth_timeout_s = auth_timeout_s
         self.sip_allowed = sip_allowed
@@ -188,6 +194,8 @@ class FakeAlpacaServer:
         self.content_types: list[str | None] = []
         """The Content-Type header of each connection, in order."""
         self.sent_bars = 0
+        self.bar_send_ns: list[int] = []
+        """With ``steady``: the monotonic ns just before each bar message was sent, in order."""
         self.finished = threading.Event()
         """Set when the last minute has been played."""
         self._thread: threading.Thread | None = None
@@ -426,6 +434,11 @@ class FakeAlpacaServer:
                 await self._broadcast("statuses", halts, targets)
             if "out_of_order" in faults:
                 held = held + bars
+            elif self.steady:
+                for k, bar in enumerate(bars):
+                    await asyncio.sleep(max(0.0, start + (at + 1 + k / len(bars)) * self.minute_s - loop.time()))
+                    self.bar_send_ns.append(time.monotonic_ns())
+                    await self._broadcast("bars", [bar.message()], targets)
             else:
                 await self._broadcast("bars", [b.message() for b in bars], targets)
                 if held:

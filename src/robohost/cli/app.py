@@ -5,7 +5,6 @@ A ``RobohostError`` becomes one line on stderr and its exit code; ``--debug`` sh
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from pathlib import Path
@@ -14,9 +13,12 @@ from typing import Annotated
 import typer
 
 from robohost import __version__
+from robohost.bootstrap import init_logging
 from robohost.cli import (
     backup_cmd,
+    deploy_cmd,
     feeds_cmd,
+    health_cmd,
     home_cmds,
     read_cmds,
     report_cmd,
@@ -24,6 +26,8 @@ from robohost.cli import (
     schedule_cmd,
     serve_cmd,
     trigger_cmd,
+    user_cmd,
+    web_cmd,
 )
 from robohost.cli.common import HOME_ENV, Settings
 from robohost.errors import RobohostError
@@ -59,32 +63,10 @@ def main_options(
     _console_logging(debug)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a record is emitted (tests swap it for a while)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override]
-    def stream(self) -> object:
-        """The current ``sys.stderr``."""
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
-
-
 def _console_logging(debug: bool) -> None:
-    """Warnings (everything with --debug) of robohost's loggers go to stderr as one line each."""
-    log = logging.getLogger("robohost")
-    log.setLevel(logging.DEBUG if debug else logging.INFO)
-    if not any(getattr(h, "robohost_console", False) for h in log.handlers):
-        handler = _StderrHandler()
-        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler.robohost_console = True  # type: ignore[attr-defined]
-        log.addHandler(handler)
+    """Warnings (everything with --debug) of robohost's loggers go to stderr as one line each; secrets are
+    masked in every record; the command goes to the audit log of the home it opens."""
+    init_logging(debug, argv=sys.argv[1:])
 
 
 app.command()(home_cmds.init)
@@ -94,6 +76,7 @@ app.command()(read_cmds.orders)
 app.command()(read_cmds.fills)
 app.command()(read_cmds.equity)
 app.command()(home_cmds.resume)
+app.command()(health_cmd.health)
 app.add_typer(feeds_cmd.feeds_app, name="feeds")
 app.add_typer(schedule_cmd.schedule_app, name="schedule")
 app.add_typer(report_cmd.report_app, name="report")
@@ -103,6 +86,9 @@ app.command()(trigger_cmd.jobs)
 app.add_typer(backup_cmd.backup_app, name="backup")
 app.command()(backup_cmd.restore)
 app.command()(backup_cmd.upgrade)
+app.add_typer(user_cmd.user_app, name="user")
+app.add_typer(web_cmd.web_app, name="web")
+app.add_typer(deploy_cmd.deploy_app, name="deploy")
 
 
 def main() -> None:

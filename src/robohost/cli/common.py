@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -67,3 +69,8 @@ def iso(ts: int | None) -> str:
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON (Decimals and other values as strings)."""
     typer.echo(json.dumps(data, default=str, indent=2))
+
+
+def cli_actor() -> str:
+    """Who runs this command, as the audit log and requests record it: ``user@host (cli)``."""
+    return f"{getpass.getuser()}@{socket.gethostname()} (cli)"

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from robohost.bootstrap import open_app
-from robohost.cli.common import HomeOption, RobotOption, console, opened
-from robohost.errors import StateError
+from robohost.cli.common import HomeOption, RobotOption, cli_actor, console, opened
+from robohost.cli.web_cmd import print_certificates
 from robohost.services.homes import EXAMPLES, create_home
+from robohost.services.status import resume_robot
 
 
 def init(
@@ -24,13 +25,16 @@ def init(
     app = open_app(created.path)
     try:
         db = app.home.database_url
+        tls = app.certificates()
     finally:
         app.close()
     console.print(f"[green]created[/green] robot home {created.path} with robot [bold]{created.robot}[/bold]")
     for file in created.files:
         console.print(f"  {file.relative_to(created.path)}")
     console.print(f"  database: {db}")
-    console.print(f"next: robohost --home {home} run")
+    print_certificates(tls)
+    console.print(f"next: robohost --home {home} run", soft_wrap=True)
+    console.print(f"dashboard: robohost --home {home} user add NAME, then robohost --home {home} serve", soft_wrap=True)
 
 
 def resume(
@@ -40,8 +44,5 @@ def resume(
     """Clear a robot's kill switch after a halt, so that it may run again."""
     with opened(home) as app:
         name, _ = app.home.robot(robot)
-        state = app.read.robot_state(name)
-        if state is None or state.status != "halted":
-            raise StateError(f"robot {name!r} is not halted (status: {state.status if state else 'never run'})")
-        app.read.set_robot_state(name, "idle", f"resumed by a person after: {state.reason}", time.time_ns())
-        console.print(f"robot [bold]{name}[/bold] resumed (was halted: {state.reason})")
+        reason = resume_robot(app.read, name, cli_actor(), time.time_ns())
+        console.print(f"robot [bold]{name}[/bold] resumed (was halted: {reason})")

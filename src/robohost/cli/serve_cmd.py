@@ -1,4 +1,5 @@
-"""``robohost serve``: the long-running process that runs the robots on their schedule (systemd keeps it up)."""
+"""``robohost serve``: the long-running process that runs the robots on their schedule (systemd keeps it up),
+and serves the dashboard over HTTPS (``[web]``) once a user exists."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from typing import Annotated
 import typer
 
 from robohost.adapters.ops.systemd import SystemdNotifier
+from robohost.bootstrap import init_logging
 from robohost.cli.common import HomeOption, opened
 from robohost.services.server.clock import WallClock
+
+WEB_SWITCH_INTERVAL_S = 0.0002
+"""With the dashboard on, a thread that wants the GIL gets it within 0.2 ms (Python's default: 5 ms) while a
+replay runs at full speed on another thread, so a request does not wait 5 ms at each of its thread switches
+(``bench/dashboard_load.py``: the overview's p99 about 30-80 ms instead of about 150-350 ms). Without
+contention it costs nothing."""
 
 
 def serve(
@@ -26,37 +34,26 @@ def serve(
     _stdout_logging()
     with opened(home) as app:
         server = app.server(WallClock(), SystemdNotifier(), robots)
+        web = app.web_server()  # the dashboard: None when switched off or nobody can sign in yet
 
         def stop(_sig: int, _frame: FrameType | None) -> None:
+            if web is not None:
+                web.request_stop()  # the dashboard closes its listeners first, then the robots stop
             server.request_stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        server.serve()
-
-
-class _JournaldFormatter(logging.Formatter):
-    """``<priority>logger: message`` under systemd (journald reads the priority), plain lines elsewhere."""
-
-    PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-    def __init__(self, journald: bool) -> None:
-        super().__init__("%(name)s: %(message)s" if journald else "%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self.journald = journald
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Prefix the syslog priority when journald reads the stream."""
-        text = super().format(record)
-        return f"<{self.PRIORITIES.get(record.levelno, 6)}>{text}" if self.journald else text
+        if web is not None:
+            web.start()  # a port that is taken is a ConfigError here, before any robot starts
+            sys.setswitchinterval(WEB_SWITCH_INTERVAL_S)
+        try:
+            server.serve()
+        finally:
+            if web is not None:
+                web.stop()
 
 
 def _stdout_logging() -> None:
-    """Everything robohost logs at info and above goes to stdout too (journald under systemd)."""
-    log = logging.getLogger("robohost")
-    log.setLevel(logging.INFO)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(_JournaldFormatter(journald=bool(os.environ.get("JOURNAL_STREAM"))))
-    for existing in [h for h in log.handlers if getattr(h, "robohost_console", False)]:
-        log.removeHandler(existing)  # stdout carries it all: no second copy of warnings on stderr
-    log.addHandler(handler)
+    """Everything robohost logs at info and above goes to stdout instead of stderr (journald under systemd, with
+    ``<priority>`` prefixes), as readable lines; the home's files and collector get the JSON events."""
+    init_logging(stream=sys.stdout, level=logging.INFO, with_time=True, journald=bool(os.environ.get("JOURNAL_STREAM")))

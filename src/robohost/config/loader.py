@@ -1,6 +1,7 @@
 """Load and validate a robot home's configuration, once, at the edge.
 
-Reads ``robohost.toml`` and ``secrets.toml`` (which must be mode 0600) and the environment
+Reads ``robohost.toml`` and ``secrets.toml`` (which must be mode 0600; under systemd the encrypted credential
+``robohost-secrets`` in ``$CREDENTIALS_DIRECTORY`` takes its place) and the environment
 (``ROBOHOST_DATABASE_URL``). Every error names the file, the key and what was expected.
 """
 
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from robohost.config.models import BackupSecrets, FeedSecrets, RobohostConfig, RobotConfig, SecretsConfig
+from robohost.config.monitoring import AlertSecrets, MetricsSecrets
 from robohost.errors import ConfigError
 
 CONFIG_FILE = "robohost.toml"
@@ -64,6 +66,9 @@ def describe_errors(exc: ValidationError, file: Path) -> str:
         message = "required key is missing"
     given = first.get("input")
     shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(given, dict) else f" (got {given!r})"
+    secret_file = file.name in (SECRETS_FILE, SECRETS_CREDENTIAL) or file.name.startswith("environment")
+    if (isinstance(given, str) and "://" in given) or secret_file:
+        shown = ""  # a secret, or a URL that may carry a password or a token: never echo it
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{file}: {key}: {message}{shown}{more}"
 
@@ -106,6 +111,21 @@ def resolve_database_url(url: str, home: Path) -> str:
     return url
 
 
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+SECRETS_CREDENTIAL = "robohost-secrets"
+"""Under systemd, ``LoadCredentialEncrypted=robohost-secrets:FILE`` puts the decrypted ``secrets.toml`` at
+``$CREDENTIALS_DIRECTORY/robohost-secrets``; it then takes the place of the home's ``secrets.toml``."""
+
+
+def credential_file() -> Path | None:
+    """The secrets delivered as a systemd credential, when ``$CREDENTIALS_DIRECTORY`` holds one; else None."""
+    directory = os.environ.get(CREDENTIALS_ENV)
+    if not directory:
+        return None
+    file = Path(directory) / SECRETS_CREDENTIAL
+    return file if file.is_file() else None
+
+
 def load_home(path: Path) -> Home:
     """Load and validate the home at ``path``."""
     home = path.expanduser().resolve()
@@ -117,10 +137,11 @@ def load_home(path: Path) -> Home:
             f"([database] url = ...) or the {DATABASE_ENV} environment variable"
         )
     url = config.database.url
-    secrets_file = home / SECRETS_FILE
+    secrets_file = credential_file() or home / SECRETS_FILE
     secrets = SecretsConfig()
     if secrets_file.exists():
-        _check_private(secrets_file)
+        if secrets_file.parent == home:  # a systemd credential is the service user's alone (0400) by design
+            _check_private(secrets_file)
         secrets = _validate(SecretsConfig, _read_toml(secrets_file), secrets_file)
         if secrets.database is not None:
             url = secrets.database.url
@@ -128,7 +149,13 @@ def load_home(path: Path) -> Home:
     if env_url:
         _has_password(env_url, Path(f"${DATABASE_ENV}"), "value")
         url = env_url
-    return Home(home, config, resolve_database_url(url, home), _with_backup_env(_with_env_secrets(secrets)))
+    secrets = _with_monitoring_env(_with_backup_env(_with_env_secrets(secrets)), config)
+    if config.metrics.enabled and config.metrics.username and secrets.metrics.password is None:
+        raise ConfigError(
+            f"{config_file}: metrics.username: needs a password: [metrics] password in {SECRETS_FILE} "
+            f"or {METRICS_PASSWORD_ENV}"
+        )
+    return Home(home, config, resolve_database_url(url, home), secrets)
 
 
 FEED_SECRET_ENV = {
@@ -167,3 +194,50 @@ def _with_backup_env(secrets: SecretsConfig) -> SecretsConfig:
         return secrets
     backup = BackupSecrets.model_validate({**secrets.backup.model_dump(), "ssh_key": path})
     return secrets.model_copy(update={"backup": backup})
+
+
+SMTP_PASSWORD_ENV = "ROBOHOST_SMTP_PASSWORD"
+METRICS_PASSWORD_ENV = "ROBOHOST_METRICS_PASSWORD"
+WEBHOOK_ENV = "ROBOHOST_WEBHOOK_{name}_{key}"
+"""Secrets of the alert channels and the metrics endpoint from the environment (override secrets.toml):
+``ROBOHOST_SMTP_PASSWORD``, ``ROBOHOST_METRICS_PASSWORD``, and per webhook ``ROBOHOST_WEBHOOK_NAME_URL`` and
+``ROBOHOST_WEBHOOK_NAME_TOKEN`` (NAME upper-cased, ``-`` as ``_``)."""
+
+
+def webhook_env(name: str, key: str) -> str:
+    """The environment variable of a webhook's secret ``key`` (``url`` or ``token``)."""
+    return WEBHOOK_ENV.format(name=name.upper().replace("-", "_"), key=key.upper())
+
+
+def _with_monitoring_env(secrets: SecretsConfig, config: RobohostConfig) -> SecretsConfig:
+    alerts = secrets.alerts.model_dump(mode="python")
+    changed = False
+    password = os.environ.get(SMTP_PASSWORD_ENV)
+    if password:
+        alerts["email"] = {**alerts["email"], "password": password}
+        changed = True
+    for hook in config.alerts.webhooks:
+        for key in ("url", "token"):
+            value = os.environ.get(webhook_env(hook.name, key))
+            if value:
+                alerts["webhooks"][hook.name] = {**alerts["webhooks"].get(hook.name, {}), key: value}
+                changed = True
+    update: dict[str, Any] = {}
+    try:
+        if changed:
+            update["alerts"] = AlertSecrets.model_validate(_reveal(alerts))
+        metrics_password = os.environ.get(METRICS_PASSWORD_ENV)
+        if metrics_password:
+            update["metrics"] = MetricsSecrets(password=SecretStr(metrics_password))
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, Path("environment (ROBOHOST_*)"))) from None
+    return secrets.model_copy(update=update) if update else secrets
+
+
+def _reveal(value: Any) -> Any:
+    """A dumped model with its ``SecretStr`` values as plain strings, to validate it again."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    return value

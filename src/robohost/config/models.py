@@ -23,6 +23,14 @@ from robohost.config.backup_syntax import (
     parse_host_key,
     parse_sftp_url,
 )
+from robohost.config.monitoring import (
+    AlertsConfig,
+    AlertSecrets,
+    HealthConfig,
+    LoggingConfig,
+    MetricsConfig,
+    MetricsSecrets,
+)
 from robohost.config.schedule_syntax import (
     ALWAYS_OPEN,
     NEVER,
@@ -331,12 +339,46 @@ class BackupConfig(Strict):
         return self
 
 
+class WebConfig(Strict):
+    """``[web]``: the dashboard and its API, served over HTTPS by ``robohost serve`` (README, "Dashboard")."""
+
+    enabled: bool = Field(default=True, description="serve the dashboard (once a user exists: robohost user add)")
+    host: str = Field(default="127.0.0.1", min_length=1, description="address to listen on; 0.0.0.0: every one")
+    port: int = Field(default=8443, ge=1, le=65535, description="the HTTPS port")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="plain HTTP, redirect only; 0 switches it off")
+    names: list[str] = Field(
+        default_factory=list, description="extra DNS names and IP addresses for the generated certificate"
+    )
+    cert: str | None = Field(default=None, description="your own certificate chain (PEM), relative to the home")
+    key: str | None = Field(default=None, description="its private key (PEM, mode 0600), relative to the home")
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=7 * 24 * 60, description="sign out after this idle")
+    session_max_hours: float = Field(default=12.0, gt=0, le=30 * 24, description="sign out this long after sign-in")
+    lockout_failures: int = Field(default=5, ge=1, le=1000, description="failed sign-ins of an account: lock it")
+    lockout_ip_failures: int = Field(default=20, ge=1, le=100_000, description="failed sign-ins from an address")
+    lockout_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60, description="how long a lock-out lasts")
+    login_delay_s: float = Field(default=1.0, ge=0, le=60, description="wait after a failure, doubled per failure")
+    refresh_s: float = Field(default=5.0, ge=1, le=3600, description="how often the pages refresh themselves")
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> WebConfig:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert: give both cert and key (your own certificate and its private key), or neither")
+        if self.http_port == self.port:
+            raise ValueError("http_port: must differ from port (or be 0 to switch the redirect off)")
+        return self
+
+
 class RobohostConfig(Strict):
     """The whole of ``robohost.toml``."""
 
     database: DatabaseConfig = DatabaseConfig()
     serve: ServeConfig = ServeConfig()
     backup: BackupConfig = BackupConfig()
+    web: WebConfig = WebConfig()
+    logging: LoggingConfig = LoggingConfig()
+    health: HealthConfig = HealthConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
     robots: dict[str, RobotConfig] = Field(min_length=1)
 
     @field_validator("robots")
@@ -383,3 +425,5 @@ class SecretsConfig(Strict):
     database: DatabaseConfig | None = None
     feeds: FeedSecrets = FeedSecrets()
     backup: BackupSecrets = BackupSecrets()
+    alerts: AlertSecrets = AlertSecrets()
+    metrics: MetricsSecrets = MetricsSecrets()

@@ -84,6 +84,37 @@ class LiveMarketFeed(MarketFeed, Protocol):
         """Stop streaming: ``events`` ends soon after (bounded), and connections are released."""
         ...
 
+    def ready(self, wait_s: float = 0.0) -> bool:
+        """Whether ``events`` has its next event at hand (would yield it without waiting), waiting up to
+        ``wait_s`` for it; a live run puts a due commit off while it does (group commit). Call from the
+        thread iterating ``events``; it may raise what ``events`` would raise."""
+        ...
+
+
+class LatencyProbe(Protocol):
+    """Optional instrumentation of the live path, for benchmarks: when each bar arrived, was acted on, was durable.
+
+    Bars are named by their event ``seq``; times are ``time.monotonic_ns()`` (CLOCK_MONOTONIC, comparable
+    between the processes of one machine). Each part calls its method only when a probe was given to it,
+    and only where the moment happens, never per bar otherwise: a live feed ``arrived`` (when the bar's
+    message was read from the socket), the session ``accepted`` (right after the paper broker accepted an
+    order placed while the event was processed; the probe reads the clock itself), the journal writer
+    ``committed`` (the last event of a committed batch and the moment its transaction committed, measured
+    in the writer process). Calls come from the thread that runs the session.
+    """
+
+    def arrived(self, seq: int, arrival_ns: int) -> None:
+        """Event ``seq`` is a bar whose message was read from the socket at ``arrival_ns``."""
+        ...
+
+    def accepted(self, seq: int) -> None:
+        """The paper broker has just accepted an order the robot placed on event ``seq``."""
+        ...
+
+    def committed(self, seq: int, commit_ns: int) -> None:
+        """Every event up to ``seq`` is durable: its batch's transaction committed at ``commit_ns``."""
+        ...
+
 
 class Journal(Protocol):
     """Durable storage of runs: every commit is one atomic transaction."""

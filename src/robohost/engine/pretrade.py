@@ -73,7 +73,9 @@ def check_order(state: EngineState, order: Order, now: int) -> Refusal | None:
         available = portfolio.cash_f - broker.reserved_cash()
         if need > available + 1e-9:
             return Refusal(f"insufficient buying power: needs {need:,.2f}, available {available:,.2f}")
-    breach = state.risk.check_order(now, signed, price, committed + signed, committed_exposure(state), committed)
+    risk = state.risk
+    exposure = committed_exposure(state) if risk.limits.max_gross_exposure is not None else 0.0  # O(symbols)
+    breach = risk.check_order(now, signed, price, committed + signed, exposure, committed)
     if breach is not None:
         return Refusal(f"risk limit {breach[0]}: {breach[1]}", breach[0])
     return None

@@ -3,7 +3,9 @@
 One loop serves replay and live runs. Every ``commit_every`` events the session hands the journal
 one batch (orders, fills, positions, equity points, risk events, rejected data, journal lines and a
 checkpoint of the whole engine state) to write atomically; a run killed at any instant resumes from
-its last checkpoint, regenerating the same client order ids, so nothing is lost or sent twice.
+its last checkpoint, regenerating the same client order ids, so nothing is lost or sent twice. A live
+run may put a due commit off while ``defer_commit()`` says so (the run service's group commit: while the
+next event is at hand, for a few milliseconds at most), so that events arriving together share a commit.
 No I/O of its own: the feed, journal, clock and logger are ports.
 """
 
@@ -33,7 +35,7 @@ from robohost.domain.orders import Fill, Order, OrderStatus
 from robohost.domain.portfolio import Position
 from robohost.engine.clock import TradingDays
 from robohost.engine.history import BarHistory, SeqHistory
-from robohost.engine.ports import Clock, Journal, MarketEvent, MarketFeed
+from robohost.engine.ports import Clock, Journal, LatencyProbe, MarketEvent, MarketFeed
 from robohost.engine.pretrade import check_order
 from robohost.engine.records import (
     Batch,
@@ -102,6 +104,9 @@ class Session:
         self.days = TradingDays(settings.timezone)
         self.stop_requested = False
         self.progress: Callable[[int], None] | None = None
+        self.probe: LatencyProbe | None = None  # told of each accepted order (benchmarks only)
+        self.defer_commit: Callable[[], bool] | None = None  # asked when a commit is due: put it off?
+        self._marked: dict[str, float] = {}  # the last price each held position was committed with
         self._bars = [Bar(s, 0, 0.0, 0.0, 0.0, 0.0, 0.0) for s in state.symbols]
         self._trades = [Trade(s, 0, 0.0, 0.0) for s in state.symbols]
         self._intervals = [feed.intervals_ns.get(s, 0) for s in state.symbols]
@@ -163,6 +168,7 @@ class Session:
         risk = state.risk
         daily_limit = risk.limits.max_daily_loss
         commit_every = self.settings.commit_every
+        defer = self.defer_commit
         day_end_after = self.days.day_end_after
         day_end = state.day_end
         batch = self.batch
@@ -275,6 +281,8 @@ class Session:
                 if breach is not None:
                     self._halt(breach[0], breach[1], seq, now)
             if seq >= next_commit or state.halted is not None:
+                if defer is not None and state.halted is None and defer():
+                    continue  # a group commit: the next event is here already
                 state.seq = seq
                 state.equity_point = (pt_now, pt_equity, pt_cash)
                 self._commit()
@@ -357,13 +365,15 @@ class Session:
                 if not broker.cancel(request, now):
                     self._event("cancel_ignored", seq, now, {"order_id": request, "reason": "not open"})
                 continue
-            self._place(request, now)
+            self._place(request, seq, now)
 
-    def _place(self, order: Order, now: int) -> None:
+    def _place(self, order: Order, seq: int, now: int) -> None:
         broker = self.state.broker
         refusal = check_order(self.state, order, now)
         if refusal is None:
             broker.accept(order)
+            if self.probe is not None:
+                self.probe.accepted(seq)
             return
         broker.reject(order, now, refusal.reason)
         if refusal.rule is not None:
@@ -454,8 +464,12 @@ class Session:
             if isinstance(hist, SeqHistory):
                 hist.trim()
         now = self.clock.now_ns()
-        for pos in state.portfolio.held:  # their last prices moved since their fills
-            self.batch.positions[pos.symbol] = self._position_record(pos, now)
+        positions, marked = self.batch.positions, self._marked
+        for pos in state.portfolio.held:  # those whose last prices moved since their last record
+            symbol = pos.symbol
+            if symbol in positions or marked.get(symbol) != pos.last_price:
+                marked[symbol] = pos.last_price
+                positions[symbol] = self._position_record(pos, now)
         self.batch.checkpoint = Checkpoint(
             self.run.id,
             state.seq,

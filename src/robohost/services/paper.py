@@ -6,6 +6,7 @@ Adapters arrive as factories from ``robohost.bootstrap``; nothing here opens fil
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from robohost.domain.portfolio import Portfolio
 from robohost.domain.risk import RiskGate, RiskLimits
 from robohost.engine.clock import SimClock
 from robohost.engine.paper_broker import PaperBroker
-from robohost.engine.ports import Journal, LiveMarketFeed, MarketFeed, StatusHook
+from robohost.engine.ports import Journal, LatencyProbe, LiveMarketFeed, MarketFeed, StatusHook
 from robohost.engine.records import Batch, Checkpoint, EventRecord, RunRecord
 from robohost.engine.session import Session, SessionResult, SessionSettings
 from robohost.engine.state import EngineState, thaw
@@ -35,6 +36,11 @@ from robohost.services.status import running_reason
 from robohost.services.summary import RunSummary
 
 ResumeMode = Literal["auto", "resume", "new"]
+LIVE_COMMIT_LINGER_S = 0.002
+LIVE_COMMIT_GROUP_S = 0.010
+"""A live run commits after every event, except that while the next one is at hand, or comes within
+``LIVE_COMMIT_LINGER_S``, it is processed first, for at most ``LIVE_COMMIT_GROUP_S``: a group commit, so that
+a burst of events (or a steady stream) shares commits and every event is durable within a few milliseconds."""
 _ROUTINE_FEED_STATUSES = frozenset({"connected", "subscribed", "gap_filled"})
 FeedFactory = Callable[[RobotConfig], MarketFeed]
 StrategyFactory = Callable[[str], type[Strategy]]
@@ -142,6 +148,7 @@ class PaperTrading:
         log: Logger,
         open_writer: Callable[[], WriterJournal] | None = None,
         alert: StatusHook | None = None,
+        probe: LatencyProbe | None = None,
     ) -> None:
         self.robot = robot
         self.cfg = cfg
@@ -152,6 +159,8 @@ class PaperTrading:
         self.log = log
         self.open_writer = open_writer or (lambda: InlineWriter(journal))
         self.alert: StatusHook = alert or (lambda kind, details: log.error("alert: %s %s", kind, details))
+        self.probe = probe  # for the session; a probed feed and writer get it from their factories
+        self.freeze_gc = False  # a replay too (robohost serve with its dashboard: requests must not wait for it)
         self.session: Session | None = None
         self.feed: MarketFeed | None = None
         self._run_id = ""
@@ -180,6 +189,7 @@ class PaperTrading:
         elif kind == "recovered":
             self.read.set_robot_state(self.robot, "running", running_reason(), now)
             self.log.warning("robot %s: live data flow again (%s)", self.robot, details)
+            self.alert(kind, details)  # clears the "degraded" alert (a recovery message)
         elif kind in _ROUTINE_FEED_STATUSES:
             self.log.info("feed of robot %s: %s %s", self.robot, kind, details)
         else:
@@ -246,10 +256,21 @@ class PaperTrading:
         session = Session(run, state, ctx, feed, writer, clock, self.log, settings)
         self.session = session
         session.stop_requested = session.stop_requested or self._stop_requested  # a stop asked while loading
+        session.probe = self.probe
+        if isinstance(feed, LiveMarketFeed):
+            session.defer_commit = group_commit(feed, LIVE_COMMIT_LINGER_S, LIVE_COMMIT_GROUP_S)
         if progress is not None:
             total = len(feed) if hasattr(feed, "__len__") else 0
             session.progress = lambda done: progress(done, total)
-        result = session.execute()
+        live = isinstance(feed, LiveMarketFeed)
+        if live or self.freeze_gc:  # a full collection walks every object of the libraries: tens of ms while bars wait
+            gc.collect()
+            gc.freeze()  # what exists now is never collected again during the run
+        try:
+            result = session.execute()
+        finally:
+            if live or self.freeze_gc:
+                gc.unfreeze()
         writer.flush()
         return run, state, result, resumed_from
 
@@ -322,6 +343,26 @@ class PaperTrading:
             fees=float(state.portfolio.fees),
             equity_points=counts.get("equity_points", 0),
         )
+
+
+def group_commit(feed: LiveMarketFeed, linger_s: float, group_s: float) -> Callable[[], bool]:
+    """The live session's ``defer_commit``: put a due commit off while the next event comes within ``linger_s``,
+    until the first commit put off is ``group_s`` old; then commit as soon as no event is at hand (an event
+    at hand would wait for the commit), and at the latest at twice ``group_s``."""
+    since: float | None = None
+
+    def defer() -> bool:
+        nonlocal since
+        now = time.monotonic()
+        if since is None:
+            since = now
+        age = now - since
+        if age < 2 * group_s and feed.ready(min(linger_s, group_s - age) if age < group_s else 0.0):
+            return True
+        since = None
+        return False
+
+    return defer
 
 
 def default_database_note(url: str) -> str:

@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass
 
 from robohost.adapters.db.queries import ReadModel
+from robohost.errors import StateError
 
 _PREFIX = "pid "
 
@@ -52,3 +53,15 @@ def robot_status(read: ReadModel, robot: str) -> RobotStatus:
                 "interrupted", f"its process ({pid_text}) is gone; 'robohost run' resumes run {row.run_id}"
             )
     return RobotStatus(row.status, row.reason)
+
+
+def resume_robot(read: ReadModel, robot: str, by: str, now: int) -> str:
+    """Clear a halted robot's kill switch (``robohost resume``, the dashboard's Resume); returns the halt's reason.
+
+    ``StateError`` when the robot is not halted.
+    """
+    state = read.robot_state(robot)
+    if state is None or state.status != "halted":
+        raise StateError(f"robot {robot!r} is not halted (status: {state.status if state else 'never run'})")
+    read.set_robot_state(robot, "idle", f"resumed by {by} after: {state.reason}", now)
+    return state.reason or "halted"

@@ -37,7 +37,7 @@ def _own_tables(engine: sa.Engine) -> set[str]:
 def test_upgrade_from_empty_reaches_head(bare_engine: sa.Engine) -> None:
     assert current_revision(bare_engine) is None
     upgrade(bare_engine)
-    assert current_revision(bare_engine) == head_revision() == "0005"
+    assert current_revision(bare_engine) == head_revision() == "0006"
     assert _own_tables(bare_engine) == set(metadata.tables) | {"alembic_version"}
 
 

@@ -310,3 +310,100 @@ backups = sa.Table(
 )
 """Every backup: when, how it went, its size and SHA-256, where it was copied (``targets``: one object per
 target with its outcome), how long the database was held up, and the last verification."""
+
+TOKEN_SCOPES = ("read", "operate")
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("totp_secret", sa.Text),
+    sa.Column("totp_last_step", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_login_at", sa.BigInteger),
+)
+"""People who may sign in to the dashboard: argon2 password hash, optional TOTP secret (``robohost user``)."""
+
+recovery_codes = sa.Table(
+    "recovery_codes",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("code_hash", sa.Text, nullable=False),
+    sa.Column("used_at", sa.BigInteger),
+    sa.Index("ix_recovery_codes_user_id", "user_id"),
+)
+"""One-time codes that stand in for a lost TOTP device: SHA-256 of each code, and when it was used."""
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("ip", sa.Text),
+    sa.Column("user_agent", sa.Text),
+    sa.Index("ix_web_sessions_user_id", "user_id"),
+)
+"""Signed-in browsers: only the SHA-256 of the session id (the cookie) is kept; idle and absolute expiry."""
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("user_id", _ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_used_at", sa.BigInteger),
+    sa.CheckConstraint(f"scope IN ({_statuses(TOKEN_SCOPES)})", name="ck_api_tokens_scope"),
+    sa.Index("ix_api_tokens_user_id", "user_id"),
+)
+"""API tokens for scripts: SHA-256 of the token only, scoped ``read`` or ``operate``."""
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("ip", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index("ix_login_failures_user_ts", "user_name", "ts"),
+    sa.Index("ix_login_failures_ip_ts", "ip", "ts"),
+)
+"""Failed sign-ins (``bad-password``, ``unknown-user``, ``bad-totp``, ``locked``): the lock-out policy counts them."""
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("ip", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("robot", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Index("ix_audit_log_ts", "ts"),
+)
+"""Who did what through the dashboard, the API and ``robohost user``: sign-ins, failures, run, stop, resume,
+downloads."""
+
+OPEN_ORDER_STATUSES = ("pending", "working", "partially_filled")
+sa.Index("ix_fills_run_ts", fills.c.run_id, fills.c.ts)
+sa.Index("ix_orders_run_created", orders.c.run_id, orders.c.created_ts)
+sa.Index(
+    "ix_orders_open",
+    orders.c.run_id,
+    orders.c.created_ts,
+    sqlite_where=orders.c.status.in_(OPEN_ORDER_STATUSES),
+    postgresql_where=orders.c.status.in_(OPEN_ORDER_STATUSES),
+)
+"""The dashboard's newest fills and orders of a run, and its working orders, without reading all of them."""

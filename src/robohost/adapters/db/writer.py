@@ -1,13 +1,20 @@
 """``ProcessJournal``: the journal's commits run in a writer process, so the engine never waits for the disk.
 
 The engine pickles each batch onto a pipe and carries on; the writer (a child process with its own
-database connection) commits the batches in order, one transaction each, and acknowledges them. At most
-``max_pending`` batches are in flight, so a slow disk slows the engine instead of growing memory.
+database connection) commits the batches in order, one transaction each, and acknowledges them; batches
+that are already waiting when a commit starts share its transaction (a group commit, at most
+``WRITER_GROUP_LIMIT``), so that a writer behind the engine catches up. At most ``max_pending`` batches are
+in flight, so a slow disk slows the engine instead of growing memory.
 
 Crash semantics: if the engine is killed, the kernel kills the writer with it (a batch being written rolls
 back whole), so no orphan writes behind a resumed run; batches lost in flight are recomputed exactly from
 the last committed checkpoint. A failed commit stops the writer (later batches would leave a gap) and is
-raised to the engine as a ``JournalError``. Must not import config, cli or services.
+raised to the engine as a ``JournalError``.
+
+With a ``LatencyProbe`` (benchmarks), each acknowledgement also carries the batch's last event (its
+checkpoint's seq) and the ``time.monotonic_ns()`` right after its transaction committed, read in the writer
+process; the engine hands them to ``probe.committed`` when it reads the acknowledgement. Without one the
+acknowledgements stay bare. Must not import config, cli or services.
 """
 
 from __future__ import annotations
@@ -21,17 +28,22 @@ import signal
 import socket
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 from robohost.adapters.db.engine import make_engine
 from robohost.adapters.db.journal import SqlJournal
+from robohost.engine.ports import LatencyProbe
 from robohost.engine.records import Batch, Checkpoint, RunRecord
 from robohost.errors import JournalError
 
 _OK = "ok"
 _FAILED = "failed"
 _END = "end of pipe"
+_NOTHING = object()
+WRITER_GROUP_LIMIT = 64
+"""At most this many waiting batches share one transaction."""
 PR_SET_PDEATHSIG = 1  # prctl(2)
 PIPE_BUFFER_BYTES = 4 * 1024 * 1024
 WRITER_SWITCH_INTERVAL_S = 0.0002
@@ -79,8 +91,13 @@ def _die_with(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _serve(url: str, pipe: Connection, parent_pid: int) -> None:
-    """The writer process: commit each batch received, acknowledge it, stop at the end of the pipe."""
+def _serve(url: str, pipe: Connection, parent_pid: int, timed: bool = False) -> None:
+    """The writer process: commit the batches received (those waiting together in one transaction),
+    acknowledge each, stop at the end of the pipe.
+
+    ``timed``: an acknowledgement of a committed batch carries (its checkpoint's seq or -1, monotonic ns
+    right after the commit).
+    """
     _die_with(parent_pid)
     sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)  # let the reader thread drain the pipe promptly
     engine = make_engine(url)
@@ -89,35 +106,56 @@ def _serve(url: str, pipe: Connection, parent_pid: int) -> None:
     reader = threading.Thread(target=_receive_all, args=(pipe, inbox), daemon=True)
     reader.start()
     failure: str | None = None
+    ahead: Any = _NOTHING  # the end of the pipe, met while gathering a group
     try:
         while True:
-            batch = inbox.get()
-            if batch is _END:
+            message = inbox.get() if ahead is _NOTHING else ahead
+            if message is _END:
                 return
-            if batch is None:
+            if message is None:
                 pipe.send((_OK, None))
                 return
+            group: list[Batch] = [message]
+            while len(group) < WRITER_GROUP_LIMIT and not inbox.empty():
+                message = inbox.get_nowait()  # this thread is the only consumer: it is there
+                if message is None or message is _END:
+                    ahead = message
+                    break
+                group.append(message)
+            committed_ns = 0
             if failure is None:
                 try:
-                    journal.commit(batch)
+                    journal.commit_all(group)
+                    committed_ns = time.monotonic_ns() if timed else 0
                 except Exception as exc:
                     failure = f"{type(exc).__name__}: {exc}"
-            pipe.send((_FAILED, failure) if failure else (_OK, None))
+            for batch in group:
+                if failure:
+                    pipe.send((_FAILED, failure))
+                elif committed_ns:
+                    seq = batch.checkpoint.seq if batch.checkpoint is not None else -1
+                    pipe.send((_OK, (seq, committed_ns)))
+                else:
+                    pipe.send((_OK, None))
     finally:
         engine.dispose()
 
 
 class ProcessJournal:
-    """Wraps a ``SqlJournal``: ``commit`` goes to the writer process; other calls wait for it first."""
+    """Wraps a ``SqlJournal``: ``commit`` goes to the writer process; other calls wait for it first.
 
-    def __init__(self, inner: SqlJournal, url: str, max_pending: int = 8) -> None:
+    ``probe`` (benchmarks) is told when each batch became durable (see the module docstring).
+    """
+
+    def __init__(self, inner: SqlJournal, url: str, max_pending: int = 8, probe: LatencyProbe | None = None) -> None:
         self.inner = inner
         self.max_pending = max_pending
+        self.probe = probe
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         _widen(self._pipe)
         self._process = context.Process(
-            target=_serve, args=(url, child, os.getpid()), name="robohost-writer", daemon=True
+            target=_serve, args=(url, child, os.getpid(), probe is not None), name="robohost-writer", daemon=True
         )
         self._process.start()
         child.close()
@@ -133,6 +171,8 @@ class ProcessJournal:
         self._in_flight -= 1
         if status == _FAILED:
             raise JournalError(f"the trading database refused a commit: {detail}")
+        if detail is not None and self.probe is not None and detail[0] >= 0:
+            self.probe.committed(*detail)
 
     def _send(self, message: Any) -> None:
         try:

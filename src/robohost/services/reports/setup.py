@@ -18,8 +18,11 @@ from sqlalchemy.engine import make_url
 
 from robohost import __version__
 from robohost.adapters.db.queries import ReadModel
+from robohost.adapters.web.tls import fingerprint as fingerprint_of
+from robohost.adapters.web.tls import load_cert
 from robohost.config.loader import CONFIG_FILE, DATABASE_ENV, FEED_SECRET_ENV, SECRETS_FILE, Home
 from robohost.config.models import RobotConfig
+from robohost.services.certificates import TLS_DIR
 from robohost.services.scheduling.plan import robot_schedules
 from robohost.services.status import robot_status
 
@@ -134,6 +137,68 @@ def _backup_lines(home: Home, cmd: str) -> list[str]:
     ]
 
 
+def _dashboard_lines(home: Home, cmd: str) -> list[str]:
+    web = home.config.web
+    if not web.enabled:
+        return ["The dashboard is switched off (`[web] enabled = false`); everything is done with the commands.", ""]
+    lines = [
+        f"`robohost serve` serves the dashboard and its API (`/api/v1`) at **https://{web.host}:{web.port}/**"
+        + (f" (plain HTTP on port {web.http_port} only redirects there)." if web.http_port else "."),
+    ]
+    ca = home.path / TLS_DIR / "ca.pem"
+    if web.cert:
+        lines.append(f"Its certificate is your own: `{web.cert}`.")
+    elif ca.exists():
+        lines.append(
+            f"Its certificate comes from this home's private CA (`{ca}`), SHA-256 fingerprint "
+            f"`{fingerprint_of(load_cert(ca))}`: import `ca.pem` into your browser after checking that fingerprint "
+            f"(`{cmd} web cert` prints it again)."
+        )
+    else:
+        lines.append(f"Its private CA is made on first use; `{cmd} web cert` makes it and prints its fingerprint.")
+    lines += [
+        "",
+        f"There is no default account. Create one with `{cmd} user add NAME` (the password is asked, never given "
+        f"on the command line; `--totp` adds a second factor); `{cmd} user list` shows who may sign in. Failed "
+        f"sign-ins are rate-limited, an account locks after {web.lockout_failures} failures for "
+        f"{web.lockout_minutes:g} minutes, and every sign-in and action is in the audit log.",
+        "",
+    ]
+    return lines
+
+
+def _observability_lines(home: Home, cmd: str) -> list[str]:
+    cfg = home.config
+    lines = [
+        f"- Local: `{home.path / 'logs' / 'robohost.log'}` (JSON lines, rotated at {cfg.logging.file_max_mb:g} MB, "
+        f"{cfg.logging.file_backups} kept) and the append-only `{home.path / 'logs' / 'audit.log'}`; the server also "
+        "logs to stdout, which systemd's journal keeps (`journalctl -u robohost`). Secrets are masked before any "
+        "handler sees a record.",
+    ]
+    remote = cfg.logging.remote
+    if remote is not None:
+        lines.append(
+            f"- Remote: RFC 5424 over TLS to `{remote.host}:{remote.port}` (CA `{remote.ca}`); while it is "
+            f"unreachable, records wait in `logs/remote-queue.db` (at most {remote.queue_max_mb:g} MB)."
+        )
+    else:
+        lines.append("- Remote: no collector configured (`[logging.remote]`).")
+    alerts = cfg.alerts
+    channels = []
+    if alerts.email is not None:
+        channels.append(f"e-mail to {', '.join(alerts.email.to)} via {alerts.email.host}:{alerts.email.port}")
+    channels += [f"a {hook.kind} webhook `{hook.name}`" for hook in alerts.webhooks]
+    lines.append(
+        "- Alerts (missed or failed jobs, a halted robot, stale live data, a lost lease, health checks): "
+        + ("; ".join(channels) if channels else "no channel configured: they are only logged as `ALERT` lines")
+        + f". A problem alerts once, is repeated after {alerts.reminder_after}, and its recovery is announced."
+    )
+    lines.append(f"- Health: `{cmd} health` (exit 0 ok, 1 warn, 2 critical); checked by the `health` chore too.")
+    if cfg.metrics.enabled:
+        lines.append(f"- Metrics: Prometheus at `http://{cfg.metrics.host}:{cfg.metrics.port}/metrics`.")
+    return [*lines, ""]
+
+
 def setup_document(home: Home, read: ReadModel, now: datetime, local: tzinfo) -> str:
     """The setup-and-run instructions of the deployment in ``home``, as Markdown."""
     cmd = _command(home.path)
@@ -237,8 +302,7 @@ def setup_document(home: Home, read: ReadModel, now: datetime, local: tzinfo) ->
         "",
         "## Sign-in and the dashboard",
         "",
-        "The web dashboard is not part of this release yet; everything is done with the commands above.",
-        "",
+        *_dashboard_lines(home, cmd),
         "## Backups and restore",
         "",
         *_backup_lines(home, cmd),
@@ -250,10 +314,6 @@ def setup_document(home: Home, read: ReadModel, now: datetime, local: tzinfo) ->
         "",
         "## Logs and alerts",
         "",
-        f"- Local: `{home.path / 'logs' / 'robohost.log'}`; the server also logs to stdout, which systemd's "
-        "journal keeps (`journalctl -u robohost`).",
-        "- Alerts (missed or failed jobs, a halted robot, stale live data, a lost lease) are logged as "
-        "`ALERT kind {details}` lines at error level; e-mail and webhook delivery are not part of this release.",
-        "",
+        *_observability_lines(home, cmd),
     ]
     return "\n".join(lines)

@@ -7,22 +7,16 @@ builds the set from what this installation has.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from robohost.adapters.db.queries import ReadModel
 from robohost.errors import StateError
-from robohost.services.status import robot_status
+from robohost.services.health import EXIT_CODES, Check, summary, worst
 
 Chore = Callable[[str], str]
 """``chore(robot) -> summary``; raises ``ChoreError`` (or anything) when it fails."""
-
-MIN_FREE_DISK = 0.05
-"""The health chore fails when the robot home's file system has less than this fraction free."""
 
 
 class ChoreError(Exception):
@@ -36,20 +30,23 @@ class UnavailableChore:
         self.reason = reason
 
 
-def health_chore(engine: sa.Engine, read: ReadModel, home: Path) -> Chore:
-    """Check what a runner can check of its own: the database answers, disk space, the robot's state."""
+def health_chore(
+    measure: Callable[[str], Sequence[Check]], report: Callable[[Sequence[Check]], None] | None = None
+) -> Chore:
+    """Run the capacity and health checks (``robohost.services.health``) for the robot and the machine.
+
+    ``report`` gets every check (the alerts raise the bad ones and clear the good ones; the metrics note them).
+    At warn the chore still succeeds, saying what is wrong; at critical it fails (the runner records it).
+    """
 
     def check(robot: str) -> str:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        usage = shutil.disk_usage(home)
-        free = usage.free / usage.total if usage.total else 0.0
-        if free < MIN_FREE_DISK:
-            raise ChoreError(f"disk of {home} is {1 - free:.1%} full (less than {MIN_FREE_DISK:.0%} free)")
-        status = robot_status(read, robot)
-        if status.state in ("halted", "degraded"):
-            raise ChoreError(f"robot {robot} is {status.state}: {status.reason}")
-        return f"database answers; disk {free:.1%} free; robot {status.state}"
+        checks = measure(robot)
+        if report is not None:
+            report(checks)
+        text = summary(checks)
+        if EXIT_CODES[worst(checks)] >= EXIT_CODES["critical"]:
+            raise ChoreError(text[:2000])
+        return text
 
     return check
 
@@ -59,17 +56,21 @@ def report_chore(
     reports_dir: Path,
     days: int | None = None,
     today: Callable[[], date] = date.today,
+    before: Callable[[str], None] | None = None,
     sign_in: Path | None = None,
 ) -> Chore:
     """Write the P&L report of the robot's latest run into the home's ``reports/`` folder.
 
     ``days``: only the last so many days (the weekly report); a period without trading is said, not failed.
-    ``sign_in``: the home whose key signs the report.
+    ``before(robot)`` runs first (the daily P&L notification, when it is switched on). ``sign_in``: the home
+    whose key signs the report.
     """
 
     def report(robot: str) -> str:
         from robohost.services.reports.pnl import pnl_report  # matplotlib, reportlab: only when used
 
+        if before is not None:
+            before(robot)
         if read.latest_run(robot) is None:
             return "no run to report on yet"
         start = today() - timedelta(days=days) if days else None

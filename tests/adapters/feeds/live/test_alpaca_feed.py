@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -438,3 +439,53 @@ def test_the_fake_speaks_json_to_a_client_without_msgpack(serve: Callable[..., F
     assert bars[0]["t"].endswith("Z") and pd.Timestamp(bars[0]["t"]) == market()["ts"].min()  # labelled by start
     assert {"o", "h", "l", "c", "v", "n", "vw"} <= set(bars[0])
     assert [r[1]["secret"] for r in fake.requests if r[1]["action"] == "auth"] == ["***"] * 3
+
+
+class Arrivals:
+    """The feed's part of a latency probe: the arrival stamp of each bar, by event number."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[int, int] = {}
+
+    def arrived(self, seq: int, arrival_ns: int) -> None:
+        self.stamps[seq] = arrival_ns
+
+    def accepted(self, seq: int) -> None:
+        raise AssertionError("a feed reports arrivals only")
+
+    def committed(self, seq: int, commit_ns: int) -> None:
+        raise AssertionError("a feed reports arrivals only")
+
+
+def test_a_probe_gets_each_bars_arrival_and_ready_tells_what_is_at_hand(
+    serve: Callable[..., FakeAlpacaServer],
+) -> None:
+    frame = market()
+    fake = serve(frame)
+    want = expected(frame)
+    feed = make_feed(fake, max_bars=len(want))
+    probe = Arrivals()
+    feed.probe = probe
+    assert not feed.ready()  # nothing streams before events()
+    before = time.monotonic_ns()
+    events: list[MarketEvent] = []
+    yielded: list[int] = []
+    at_hand: list[bool] = []
+    timer = threading.Timer(DEADLINE_S, feed.close)
+    timer.start()
+    try:
+        with contextlib.closing(feed.events()) as stream:
+            for event in stream:
+                yielded.append(time.monotonic_ns())
+                events.append(event)
+                at_hand.append(feed.ready())
+                if len(events) == 2:  # the last bar of the first minute
+                    assert feed.ready(2.0)  # waits for the next minute's message
+    finally:
+        timer.cancel()
+    assert events == want
+    assert sorted(probe.stamps) == list(range(len(want)))
+    assert all(before < probe.stamps[seq] <= yielded[seq] for seq in range(len(want)))
+    for seq in range(len(want) - 1):
+        if want[seq][3] == want[seq + 1][3]:  # one minute's bars come in one message
+            assert probe.stamps[seq] == probe.stamps[seq + 1] and at_hand[seq]

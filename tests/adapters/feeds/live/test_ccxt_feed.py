@@ -415,3 +415,34 @@ def test_close_ends_events_from_another_thread(exchange: Callable[..., FakeBinan
     rest = list(events)  # ends soon after close(), long before the 40 bars
     closer.join()
     assert first[0] == 0 and len(rest) < 10
+
+
+def test_ready_says_whether_the_next_bar_is_at_hand_and_can_wait_for_it(
+    exchange: Callable[..., FakeBinance],
+) -> None:
+    server = exchange(n=6)
+    statuses: Statuses = []
+    feed = make_feed(server, statuses)
+    assert not feed.ready()  # nothing streams before events()
+    final = {i: server.expected(s)[-1][0] for i, s in enumerate(PAIRS)}
+    got: list[MarketEvent] = []
+    waited: list[bool] = []
+    timer = threading.Timer(TIMEOUT_S, feed.close)
+    timer.daemon = True
+    timer.start()
+    events = feed.events()
+    try:
+        for event in events:
+            got.append(event)
+            if event[3] == final.get(event[2]):
+                del final[event[2]]
+                if not final:
+                    break
+            waited.append(feed.ready(5.0))  # a candle lasts 150 ms: the next bar comes meanwhile
+    finally:
+        events.close()  # type: ignore[attr-defined]
+        timer.cancel()
+        feed.close()
+    assert_bars(server, got)
+    assert waited and all(waited)
+    assert kinds(statuses)[0] == "connected"  # statuses queued before a bar are reported by ready too

@@ -26,10 +26,18 @@ Rules the feed keeps, in the thread that iterates ``events`` (``on_status`` is c
   the first bar that arrives live.
 - **Credentials stay secret.** The key and secret appear in no log line, exception or repr; frame
   payloads are never logged (the websocket debug log shows only their size).
+- **Latency probe (benchmarks).** With ``probe`` set before ``events``, the connection notes the
+  ``time.monotonic_ns()`` at which the event loop read each message's bytes from the socket (in
+  ``data_received``, before the websocket frame is parsed; a message gets the time of the read that
+  completed it) and each live bar goes to the consumer with the time of its message:
+  ``probe.arrived(seq, ns)`` just before the bar is yielded. Alpaca's bars are final on arrival, so this
+  is the moment the bar became known. Gap-filled bars (from REST) have no arrival. Without a probe nothing
+  is stamped.
 
-``events`` can be iterated once per feed; ``close`` (any thread) ends it. A refused login (``auth
-failed``) or a plan without the SIP feed (``insufficient subscription``) raises ``ConfigError`` from
-``events``; other failures are retried. Statuses reported through ``on_status(kind, details)``:
+``events`` can be iterated once per feed; ``close`` (any thread) ends it; ``ready`` (from the thread
+iterating ``events``) says whether the next bar is at hand, so that a live run can group its commits. A
+refused login (``auth failed``) or a plan without the SIP feed (``insufficient subscription``) raises
+``ConfigError`` from ``events``; other failures are retried. Statuses reported through ``on_status(kind, details)``:
 ``connected``, ``reconnected``, ``reconnecting``, ``subscribed``, ``auth_error``, ``stream_error`` (an
 error frame such as 407 slow client), ``trading_status`` (halts), ``updated_bar_ignored``,
 ``duplicate_bar_dropped``, ``out_of_order_bar_dropped``, ``malformed_message``, ``gap_filled``,
@@ -49,7 +57,7 @@ import re
 import threading
 import time
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -60,7 +68,7 @@ import msgpack
 from robohost.domain.market import BAR
 from robohost.domain.values import NS_PER_MINUTE, NS_PER_SECOND
 from robohost.engine.history import History
-from robohost.engine.ports import MarketEvent
+from robohost.engine.ports import LatencyProbe, MarketEvent
 from robohost.errors import ConfigError, DataError, StateError
 
 with warnings.catch_warnings():  # alpaca-py 0.44 still imports websockets.legacy, deprecated since websockets 14
@@ -71,6 +79,7 @@ with warnings.catch_warnings():  # alpaca-py 0.44 still imports websockets.legac
     from alpaca.data.live.stock import StockDataStream
     from alpaca.data.requests import StockBarsRequest
     from alpaca.data.timeframe import TimeFrame
+    from websockets.legacy.client import WebSocketClientProtocol
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +132,38 @@ _WIRE_LOG = logging.getLogger(f"{__name__}.wire")
 _WIRE_LOG.addFilter(_NoPayloads())
 
 
+class _ArrivalStamps(WebSocketClientProtocol):
+    """alpaca-py's websocket connection, noting when each message was read from the socket (with a probe).
+
+    ``data_received`` is the event loop's callback right after it read bytes from the socket; a message
+    parsed from them gets that time (the read that completed it; if the loop read again before the frame
+    was parsed, the later read: the wait is then understated, never overstated). ``recv`` leaves the time
+    of the message it returns in ``arrival_ns``; alpaca-py dispatches a message's bars before it calls
+    ``recv`` again.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_ns = 0
+        self._stamps: deque[int] = deque()
+        self.arrival_ns = 0
+
+    def data_received(self, data: bytes) -> None:
+        self._read_ns = time.monotonic_ns()
+        super().data_received(data)
+
+    async def read_message(self) -> Any:
+        message = await super().read_message()
+        if message is not None:
+            self._stamps.append(self._read_ns)
+        return message
+
+    async def recv(self) -> Any:
+        message = await super().recv()
+        self.arrival_ns = self._stamps.popleft()
+        return message
+
+
 class _Stream(StockDataStream):
     """alpaca-py's stock stream, reporting to a queue and giving up on a refused login."""
 
@@ -134,7 +175,9 @@ class _Stream(StockDataStream):
         out: queue.Queue[tuple[Any, ...]],
         backoff_s: tuple[float, float],
         stall_timeout_s: float | None,
+        stamped: bool = False,
     ) -> None:
+        params: dict[str, Any] = {"create_protocol": _ArrivalStamps} if stamped else {}
         super().__init__(
             credentials.key_id,
             credentials.secret_key,
@@ -147,6 +190,7 @@ class _Stream(StockDataStream):
                 "max_queue": 1024,
                 "close_timeout": 1,
                 "logger": _WIRE_LOG,
+                **params,
             },
             data_timeout=stall_timeout_s,
         )
@@ -190,6 +234,9 @@ class _Stream(StockDataStream):
 
     async def on_bar(self, msg: Any) -> None:
         self._out.put(("bar", msg))
+
+    async def on_stamped_bar(self, msg: Any) -> None:
+        self._out.put(("bar", msg, self._ws.arrival_ns))  # type: ignore[union-attr]
 
     async def on_updated_bar(self, msg: Any) -> None:
         self._out.put(("updated", msg))
@@ -268,6 +315,7 @@ class AlpacaFeed:
         self._feed = feed
         self._url = url_override
         self.on_status = on_status  # the run service sets it once the run exists
+        self.probe: LatencyProbe | None = None  # benchmarks: set before events() to stamp each bar's arrival
         self._max_bars = max_bars
         self._historical = historical
         self._clock = clock
@@ -281,6 +329,12 @@ class AlpacaFeed:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._used = False
+        # Touched only by the thread iterating events(), once it started:
+        self._inbox: queue.Queue[tuple[Any, ...]] | None = None  # what the stream thread sends
+        self._session: _Session | None = None
+        self._at_hand: deque[_Row] = deque()  # bars taken from the inbox, not yet yielded
+        self._stamped = False  # a probe was set: each bar at hand has its arrival in _arrivals (0: from REST)
+        self._arrivals: deque[int] = deque()
 
     def __repr__(self) -> str:
         return f"AlpacaFeed(feed={self._feed!r}, symbols={list(self._symbols)})"
@@ -356,37 +410,72 @@ class AlpacaFeed:
             self._used = True
         out: queue.Queue[tuple[Any, ...]] = queue.Queue()
         stop = threading.Event()
-        stream = _Stream(self._credentials, self._feed, self._url, out, self._backoff_s, self._stall_timeout_s)
-        stream.subscribe_bars(stream.on_bar, *self._symbols)
+        probe = self.probe
+        self._stamped = probe is not None
+        stream = _Stream(
+            self._credentials, self._feed, self._url, out, self._backoff_s, self._stall_timeout_s, self._stamped
+        )
+        stream.subscribe_bars(stream.on_bar if probe is None else stream.on_stamped_bar, *self._symbols)
         stream.subscribe_updated_bars(stream.on_updated_bar, *self._symbols)
         stream.subscribe_trading_statuses(stream.on_status, *self._symbols)
         thread = threading.Thread(
             target=self._run, args=(stream, out, stop), name=f"alpaca-{self._feed}-feed", daemon=True
         )
-        session = _Session(list(self._resume))
+        self._session = _Session(list(self._resume))
+        self._inbox = out
+        at_hand, arrivals = self._at_hand, self._arrivals
         emitted = 0
         try:
             if self._max_bars == 0 or self._closed.is_set():
                 return
             thread.start()
             while not self._closed.is_set():
-                try:
-                    item = out.get(timeout=_POLL_S)
-                except queue.Empty:
+                if not at_hand:
+                    self._take(_POLL_S)
                     continue
-                for idx, ts, o, h, lo, c, v in self._handle(item, session):
-                    emitted += 1
-                    self._stats["bars"] += 1
-                    yield seq, BAR, idx, ts, o, h, lo, c, v
-                    seq += 1
-                    if emitted == self._max_bars:
-                        return
+                idx, ts, o, h, lo, c, v = at_hand.popleft()
+                emitted += 1
+                self._stats["bars"] += 1
+                if probe is not None:
+                    arrival = arrivals.popleft()
+                    if arrival:
+                        probe.arrived(seq, arrival)
+                yield seq, BAR, idx, ts, o, h, lo, c, v
+                seq += 1
+                if emitted == self._max_bars:
+                    return
         finally:
             stop.set()
             if thread.is_alive():
                 thread.join(_JOIN_S)
                 if thread.is_alive():
                     log.warning("the Alpaca stream thread did not stop within %.0f s", _JOIN_S)
+
+    def ready(self, wait_s: float = 0.0) -> bool:
+        """Whether the next bar is at hand (``events`` would yield it without waiting), waiting up to ``wait_s``
+        for it; items queued before it are handled now. Call from the thread iterating ``events``; raises
+        what ``events`` would raise."""
+        deadline = time.monotonic() + wait_s
+        while not self._at_hand and self._take(deadline - time.monotonic()):
+            pass
+        return bool(self._at_hand)
+
+    def _take(self, wait_s: float) -> bool:
+        """Handle the next item from the stream thread, waiting up to ``wait_s`` for it (not at all if <= 0);
+        its bars go to ``_at_hand``. Return whether an item came."""
+        inbox, session = self._inbox, self._session
+        if inbox is None or session is None:
+            return False
+        try:
+            item = inbox.get(timeout=wait_s) if wait_s > 0 else inbox.get_nowait()
+        except queue.Empty:
+            return False
+        rows = self._handle(item, session)
+        if rows:
+            self._at_hand.extend(rows)
+            if self._stamped:
+                self._arrivals.extend([item[2] if item[0] == "bar" else 0] * len(rows))
+        return True
 
     def _run(self, stream: _Stream, out: queue.Queue[tuple[Any, ...]], stop: threading.Event) -> None:
         """The stream thread: run alpaca-py's loop, then tell the consumer why it ended."""

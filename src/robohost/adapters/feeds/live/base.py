@@ -36,7 +36,9 @@ Statuses (``on_status(kind, details)``, called in the thread iterating ``events`
 ``connected``, ``reconnected``, ``reconnecting``, ``gap_filled``, ``degraded``, ``recovered``,
 ``clock_skew``, ``late_data``. ``stats`` counts them, the bars emitted and the updates dropped. Errors
 that retrying cannot cure (an unknown symbol, refused credentials) end ``events`` with ``ConfigError`` or
-``DataError``. Secrets passed as ``secrets`` are replaced by ``<redacted>`` in every message.
+``DataError``. Secrets passed as ``secrets`` are replaced by ``<redacted>`` in every message. ``ready``
+(called from the thread iterating ``events``) says whether the next bar is at hand, so that a live run can
+group its commits.
 
 This module must not import robohost.config, robohost.cli, robohost.services or robohost.adapters.db.
 """
@@ -160,6 +162,7 @@ class LiveFeed(ABC):
         self._lock = threading.Lock()
         self._used = False
         self._out: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._held: tuple[Any, ...] | None = None  # an item ``ready`` took from ``_out`` for ``events``
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main_task: asyncio.Task[None] | None = None
         self._cancelled = False
@@ -283,10 +286,13 @@ class LiveFeed(ABC):
         emitted = 0
         try:
             while not self._closed.is_set():
-                try:
-                    item = self._out.get(timeout=_POLL_S)
-                except queue.Empty:
-                    continue
+                if self._held is not None:
+                    item, self._held = self._held, None
+                else:
+                    try:
+                        item = self._out.get(timeout=_POLL_S)
+                    except queue.Empty:
+                        continue
                 tag = item[0]
                 if tag == "bar":
                     _, idx, ts, o, h, lo, c, v = item
@@ -307,6 +313,22 @@ class LiveFeed(ABC):
             thread.join(_JOIN_S)
             if thread.is_alive():
                 log.warning("the %s %s feed thread did not stop within %.0f s", self.source, self._venue, _JOIN_S)
+
+    def ready(self, wait_s: float = 0.0) -> bool:
+        """Whether the next bar is at hand (``events`` would yield it without waiting), waiting up to ``wait_s``
+        for it; statuses queued before it are reported now. Call from the thread iterating ``events``."""
+        deadline = time.monotonic() + wait_s
+        while self._held is None:
+            left = deadline - time.monotonic()
+            try:
+                item = self._out.get(timeout=left) if left > 0 else self._out.get_nowait()
+            except queue.Empty:
+                return False
+            if item[0] == "status":
+                self._report(item[1], item[2])
+            else:
+                self._held = item
+        return self._held[0] == "bar"
 
     def _report(self, kind: str, details: Mapping[str, Any]) -> None:
         self._stats[kind] += 1

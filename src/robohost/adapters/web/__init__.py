@@ -1,0 +1,1 @@
+"""The dashboard's transport: TLS certificates and contexts (``tls``), the uvicorn listeners (``server``)."""
