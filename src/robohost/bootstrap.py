@@ -4,10 +4,8 @@ the services and the engine. The CLI asks it for ready-made objects.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TextIO
 
 import sqlalchemy as sa
 
@@ -54,7 +52,8 @@ from robohost.services.backup.settings import BackupSettings
 from robohost.services.backup.verify import check_backups
 from robohost.services.certificates import Certificates, ensure_certificates
 from robohost.services.control import RobotControl
-from robohost.services.dashboard import Dashboard, HomeBackups
+from robohost.services.dashboard import Dashboard
+from robohost.services.dashboard_files import HomeBackups
 from robohost.services.health import EXIT_CODES, Check, HealthProbe, evaluate, server_pids
 from robohost.services.monitoring import LatencyMetricsProbe, ObservedJobStore, ObservedWriter, daily_summary
 from robohost.services.observability import (
@@ -202,38 +201,9 @@ def init_logging(
         logging.getLogger("robohost").setLevel(logging.DEBUG)
 
 
-REPLAY_NICE = int(os.environ.get("RH_NICE", "10"))
-"""``robohost serve`` runs a replay's session (and its writer process) at this nice value, with the objects that
-exist once its data are loaded frozen out of the garbage collector (as a live run's are): a replay is batch work,
-while the dashboard answers people. ``bench/dashboard_load.py``: the overview's p99 from several hundred ms to
-about 35 ms while a replay runs at full speed, the replay as fast. Live sessions keep the server's priority."""
-R = TypeVar("R")
-
-
-def at_low_priority(run: Callable[..., R]) -> Callable[..., R]:
-    """``run`` on a thread of its own at nice ``REPLAY_NICE`` (a thread's nice value cannot be lowered again
-    without privileges, so the pool's worker thread is left as it was)."""
-
-    def low_priority(*args: Any, **kwargs: Any) -> R:
-        outcome: list[Any] = []
-
-        def target() -> None:
-            with contextlib.suppress(OSError):  # not Linux, or not allowed: the usual priority
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REPLAY_NICE)
-            try:
-                outcome.append((True, run(*args, **kwargs)))
-            except BaseException as exc:  # handed to the caller's thread as it is
-                outcome.append((False, exc))
-
-        thread = threading.Thread(target=target, name=f"{threading.current_thread().name}-replay")
-        thread.start()
-        thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
-
-    return low_priority
+REPLAY_FREEZES_GC = True
+"""``robohost serve`` freezes the objects that exist once a replay's data are loaded out of the garbage collector
+(as a live run does): a full collection of a large heap would hold every thread, the dashboard's too."""
 
 
 class App:
@@ -519,9 +489,7 @@ class App:
 
     def _paper_for(self, robot: str, log: logging.Logger, alert: Alert) -> PaperTrading:
         service = self.paper(robot)
-        if self.home.config.robots[robot].data.source == "replay":  # batch work beside the dashboard
-            service.run = at_low_priority(service.run)  # type: ignore[method-assign]
-            service.freeze_gc = True
+        service.freeze_gc = REPLAY_FREEZES_GC  # live runs always do
         service.log = log
         service.alert = lambda kind, details: alert(kind, {"robot": robot, **details})
         if self.metrics is not None:  # the event-to-order latency of live bars

@@ -1,8 +1,7 @@
-"""What the dashboard and its API show: each robot's state at a glance, its orders, fills, jobs, risk events,
-the server's health, reports, backups and the redacted log.
+"""What the dashboard and its API show: each robot's state at a glance, its orders, fills, jobs, risk events and
+the server's health (the views are ``dashboard_views``; files and the log are ``dashboard_files``).
 
-The views are pydantic models (the web layer's response schemas): money as exact decimals, times as ns
-since the epoch (UTC). Every client polling the overview shares one computation: it is kept for
+Every client polling the overview shares one computation: it is kept for
 ``overview_ttl_s`` and then recomputed on a worker thread while the previous one is still served, so a request
 never waits for it (only the very first does). The equity curve is sampled incrementally (``EquitySampler``),
 so a page never waits for a scan of millions of equity points either.
@@ -10,29 +9,41 @@ so a page never waits for a scan of millions of equity points either.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import psutil
-from pydantic import BaseModel, ConfigDict
 
-from robohost.adapters.backup.targets import is_archive
-from robohost.adapters.db.backups import BackupStore
 from robohost.adapters.db.dashboard import OPEN_STATUSES, DashboardQueries
 from robohost.adapters.db.jobs import JobStore
 from robohost.adapters.db.lease import LeaseRow
 from robohost.adapters.db.queries import EquityPoint, ReadModel, RunRow
 from robohost.config.models import RobotConfig
 from robohost.errors import ConfigError
+from robohost.services.dashboard_views import (
+    EquityView,
+    FeedView,
+    FillView,
+    HealthView,
+    JobView,
+    NextRunView,
+    OrderView,
+    Overview,
+    PositionView,
+    RejectedDataView,
+    RequestView,
+    RiskEventView,
+    RiskView,
+    RobotStatusView,
+    RunView,
+)
 from robohost.services.scheduling.plan import Schedule
 from robohost.services.status import robot_status
 
@@ -43,217 +54,6 @@ SERVER_ALIVE_NS = 30_000_000_000
 EQUITY_POINTS = 500
 COUNTS_TTL_S = 10.0
 """The overview's row counts (a scan of the run's orders and fills) are recounted at most this often."""
-
-
-class View(BaseModel):
-    """Base of the views: read from dataclasses' attributes."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
-class RobotStatusView(View):
-    """A robot at a glance: ``running``, ``stopped``, ``halted`` or ``degraded``, why, and who runs it."""
-
-    robot: str
-    status: str
-    state: str
-    reason: str | None
-    run_id: str | None
-    mode: str
-    served_by: str | None
-    server_alive: bool
-
-
-class RunView(View):
-    """A paper run's progress."""
-
-    id: str
-    status: str
-    mode: str
-    started_at: int
-    ended_at: int | None
-    starting_cash: Decimal
-    events_processed: int
-    rejected_count: int
-    last_ts: int | None
-
-
-class PositionView(View):
-    """A position, marked at its last price."""
-
-    symbol: str
-    qty: Decimal
-    avg_price: Decimal
-    last_price: float
-    unrealized_pnl: float
-    realized_pnl: Decimal
-
-
-class OrderView(View):
-    """An order's latest state."""
-
-    id: str
-    symbol: str
-    side: str
-    type: str
-    qty: float
-    limit_price: float | None
-    stop_price: float | None
-    tif: str
-    status: str
-    filled_qty: float
-    avg_fill_price: float | None
-    fees: Decimal
-    created_ts: int
-    updated_ts: int
-    reason: str
-
-
-class FillView(View):
-    """A fill."""
-
-    id: str
-    order_id: str
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    fee: Decimal
-    ts: int
-    liquidity: str
-    tier: str
-    ambiguous: bool
-    realized_pnl: Decimal
-
-
-class NextRunView(View):
-    """A planned job: when (ns, UTC) and, for a session, until when."""
-
-    job: str
-    at: int
-    until: int | None
-
-
-class EquityView(View):
-    """The equity curve (sampled to at most about 500 points) and its drawdown from the running peak."""
-
-    t_ms: list[int]
-    equity: list[float]
-    drawdown: list[float]
-    max_drawdown: float
-
-
-class Overview(View):
-    """Everything the overview page shows."""
-
-    robot: str
-    status: RobotStatusView
-    run: RunView | None
-    equity_now: float | None
-    cash_now: float | None
-    day: str | None
-    day_pnl: float | None
-    total_pnl: float | None
-    equity: EquityView
-    positions: list[PositionView]
-    working_orders: list[OrderView]
-    recent_fills: list[FillView]
-    next_runs: list[NextRunView]
-    counts: dict[str, int]
-    generated_at: int
-
-
-class JobView(View):
-    """A job of the server's history."""
-
-    id: int
-    job: str
-    trigger: str
-    planned_at: int | None
-    started_at: int | None
-    ended_at: int | None
-    outcome: str
-    attempts: int
-    error: str | None
-    run_id: str | None
-
-
-class RequestView(View):
-    """A person's request and the server's answer."""
-
-    id: int
-    robot: str
-    action: str
-    job: str | None
-    requested_by: str
-    requested_at: int
-    handled_at: int | None
-    handled_by: str | None
-    outcome: str | None
-
-
-class RiskEventView(View):
-    """A risk rejection, halt or resume."""
-
-    ts: int
-    kind: str
-    rule: str
-    reason: str
-    order_id: str | None
-
-
-class RejectedDataView(View):
-    """A row of market data refused by validation (NaN and infinities as null)."""
-
-    ts: int
-    symbol: str
-    kind: str
-    reason: str
-    values: list[float | None]
-
-
-class RiskView(View):
-    """A run's risk events and rejected data, newest first."""
-
-    run_id: str | None
-    risk_events: list[RiskEventView]
-    rejected_data: list[RejectedDataView]
-
-
-class FeedView(View):
-    """A robot's market data as the journal saw it: its source, the newest feed lines, how stale it is."""
-
-    robot: str
-    source: str
-    live: bool
-    last_event_ts: int | None
-    staleness_s: float | None
-    events: list[dict[str, Any]]
-
-
-class HealthView(View):
-    """The server's health: CPU, memory, the home's disk, this process, and each robot's feed."""
-
-    cpu_percent: float
-    load_average: list[float]
-    memory_percent: float
-    memory_used: int
-    memory_total: int
-    disk_percent: float
-    disk_free: int
-    disk_total: int
-    process_rss: int
-    process_uptime_s: float
-    feeds: list[FeedView]
-
-
-class FileView(View):
-    """A downloadable file (a report, a backup)."""
-
-    name: str
-    size: int
-    modified: int
-    detail: str | None = None
 
 
 def _finite(value: float) -> float | None:
@@ -649,107 +449,3 @@ def _empty_equity() -> EquityView:
 
 def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
-
-
-def list_files(folder: Path, *, suffixes: tuple[str, ...] = (), limit: int = 500) -> list[FileView]:
-    """The files of a folder (not its sub-folders), newest first."""
-    if not folder.is_dir():
-        return []
-    files = []
-    for path in folder.iterdir():
-        if path.is_file() and not path.name.startswith(".") and (not suffixes or path.name.endswith(suffixes)):
-            info = path.stat()
-            files.append(FileView(name=path.name, size=info.st_size, modified=info.st_mtime_ns))
-    files.sort(key=lambda f: (f.modified, f.name), reverse=True)
-    return files[:limit]
-
-
-def file_in(folder: Path, name: str) -> Path | None:
-    """``folder/name`` when ``name`` is a plain file name of a file directly inside ``folder``; else None."""
-    if not name or name != Path(name).name or name.startswith(".") or "\x00" in name:
-        return None
-    path = folder / name
-    try:
-        resolved = path.resolve(strict=True)
-    except (FileNotFoundError, OSError, RuntimeError):
-        return None
-    return resolved if resolved.parent == folder.resolve() and resolved.is_file() else None
-
-
-def read_log_tail(
-    path: Path, lines: int, redact: Callable[[list[str]], list[str]], max_bytes: int = 4 << 20
-) -> list[str]:
-    """The last ``lines`` lines of a log file (reading at most ``max_bytes`` from its end), redacted."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            start = max(0, size - max_bytes)
-            fh.seek(start)
-            data = fh.read()
-    except FileNotFoundError:
-        return []
-    text = data.decode("utf-8", errors="replace").splitlines()
-    if start > 0 and text:
-        text = text[1:]  # the first line was cut
-    shown: list[str] = []
-    for line in text[-lines:] if lines > 0 else []:
-        shown += readable_log_line(line)
-    return redact(shown)
-
-
-_SHOWN_FIELDS = ("time", "level", "component", "event", "message", "pid", "exception")
-
-
-def readable_log_line(line: str) -> list[str]:
-    """A JSON log event as ``TIME LEVEL component: message key=value ...`` (its traceback on the lines after);
-    any other line as it is."""
-    if not line.startswith("{"):
-        return [line]
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return [line]
-    if not isinstance(event, dict) or "message" not in event:
-        return [line]
-    extra = " ".join(f"{key}={value}" for key, value in event.items() if key not in _SHOWN_FIELDS)
-    head = f"{event.get('time', '')} {str(event.get('level', '')).upper()} {event.get('component', '')}: "
-    shown = [head + str(event["message"]) + (f"  {extra}" if extra else "")]
-    if event.get("exception"):
-        shown += str(event["exception"]).splitlines()
-    return shown
-
-
-class HomeBackups:
-    """The home's backups for the dashboard: what the database recorded and what local target folders hold."""
-
-    def __init__(self, store: BackupStore, folders: Callable[[], list[Path]]) -> None:
-        self.store = store
-        self.folders = folders
-
-    def list(self) -> list[FileView]:
-        """Every backup recorded or found in a local folder, newest first (size 0: not downloadable here)."""
-        found: dict[str, FileView] = {}
-        for folder in self.folders():
-            for item in list_files(folder, limit=1000):
-                if is_archive(item.name):
-                    found[item.name] = item
-        views = []
-        for row in self.store.recent(500):
-            local = found.pop(row.file_name, None)
-            note = row.outcome + (f", verified {row.verify_outcome}" if row.verify_outcome else "")
-            size = local.size if local else 0
-            views.append(FileView(name=row.file_name, size=size, modified=row.started_at, detail=note))
-        views += [item.model_copy(update={"detail": "not recorded in this database"}) for item in found.values()]
-        views.sort(key=lambda f: (f.modified, f.name), reverse=True)
-        return views
-
-    def path(self, name: str) -> Path | None:
-        """The local file of the backup ``name``, if a local target folder holds it."""
-        if not is_archive(name):
-            return None
-        for folder in self.folders():
-            path = file_in(folder, name)
-            if path is not None:
-                return path
-        return None

@@ -14,7 +14,8 @@ from robohost.adapters.db.audit import AuditLog
 from robohost.config.models import WebConfig
 from robohost.services.auth import AuthService
 from robohost.services.control import RobotControl
-from robohost.services.dashboard import Dashboard, FileView
+from robohost.services.dashboard import Dashboard
+from robohost.services.dashboard_views import FileView
 from robohost.services.redaction import Redactor
 
 

@@ -142,20 +142,6 @@ class WebServer:
             await asyncio.gather(*jobs)
 
         try:
-            import os as _os
-
-            if _os.environ.get("RH_LAG"):
-                import sys as _sys
-
-                _sys.path.insert(0, "/tmp")
-                import lagwatch
-
-                async def both_watched() -> None:
-                    lagwatch.start(asyncio.get_running_loop())
-                    await both()
-
-                asyncio.run(both_watched())
-                return
             asyncio.run(both())
         except (Exception, SystemExit) as exc:  # uvicorn's startup exits on failure: report it
             self._failed = exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import pathlib
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
@@ -19,7 +20,9 @@ from pydantic import BaseModel
 
 from robohost.errors import StateError
 from robohost.services.auth import Principal
-from robohost.services.dashboard import (
+from robohost.services.dashboard_files import file_in as file_in_folder
+from robohost.services.dashboard_files import list_files, read_log_tail
+from robohost.services.dashboard_views import (
     EquityView,
     FileView,
     FillView,
@@ -32,10 +35,7 @@ from robohost.services.dashboard import (
     RiskView,
     RobotStatusView,
     RunView,
-    list_files,
-    read_log_tail,
 )
-from robohost.services.dashboard import file_in as file_in_folder
 from robohost.web.context import WebContext
 from robohost.web.deps import Ctx, api_principal, client_ip, csrf, operate
 from robohost.web.security import CSP_FILES
@@ -368,7 +368,7 @@ def backup_file(
     return _file(path)
 
 
-def _file(path: Any) -> FileResponse:
+def _file(path: pathlib.Path) -> FileResponse:
     return FileResponse(
         path,
         media_type="application/octet-stream",

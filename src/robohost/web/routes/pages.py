@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from robohost.errors import StateError
 from robohost.services.auth import Principal
-from robohost.services.dashboard import list_files, read_log_tail
+from robohost.services.dashboard_files import list_files, read_log_tail
 from robohost.web.deps import Ctx, client_ip, csrf, page_principal
 from robohost.web.render import render
 
